@@ -1,0 +1,1 @@
+export { EXIT, type MainIO, main } from './main.js'

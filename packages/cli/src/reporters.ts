@@ -1,0 +1,178 @@
+import type { RunEvent } from '@images-edit/core'
+import { createLogUpdate } from 'log-update'
+import type { Colors } from 'picocolors/types.js'
+
+/** Turns run events into output. */
+export interface Reporter {
+  event(event: RunEvent): void
+  /** Stops any live rendering; called before the summary is printed. */
+  close(): void
+}
+
+/** How to write. */
+export interface Output {
+  out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
+  err: NodeJS.WritableStream
+  colors: Colors
+  quiet: boolean
+  verbose: boolean
+}
+
+/** `--json`: one event per line, exactly as the engine emitted it. */
+export function createJsonReporter(output: Output): Reporter {
+  return {
+    event: (event) => output.out.write(`${JSON.stringify(event)}\n`),
+    close: () => {},
+  }
+}
+
+/** Not a terminal (CI, pipes): one plain line per state change. */
+export function createPlainReporter(output: Output): Reporter {
+  const { colors: c } = output
+  const line = (text: string) => output.out.write(`${text}\n`)
+  return {
+    event(event) {
+      switch (event.type) {
+        case 'plan':
+          if (!output.quiet) {
+            line(
+              `plan: ${event.total} job${event.total === 1 ? '' : 's'} — ${event.fresh} up to date, ${event.restore} to restore, ${event.generate} to generate (${event.newImages} new image${event.newImages === 1 ? '' : 's'}, ${event.paidImages} paid)${event.blocked ? `, ${event.blocked} blocked` : ''}`,
+            )
+          }
+          break
+        case 'job:fresh':
+          if (output.verbose) line(`${c.dim('=')} ${event.id} up to date`)
+          break
+        case 'job:restored':
+          if (!output.quiet) line(`${c.cyan('↺')} ${event.id} restored from cache (${event.outputs.join(', ')})`)
+          break
+        case 'job:blocked':
+          line(`${c.yellow('!')} ${event.id} skipped: ${event.reasons.join('; ')}`)
+          break
+        case 'job:queued':
+          if (!output.quiet)
+            line(
+              `${c.dim('·')} ${event.id} queued on ${event.provider}: ${event.newImages} image${event.newImages === 1 ? '' : 's'}${event.reasons.length ? ` (${event.reasons.join('; ')})` : ''}`,
+            )
+          break
+        case 'job:progress':
+          if (output.verbose) line(`${c.dim('…')} ${event.id} ${event.stage}${event.percent !== undefined ? ` ${event.percent}%` : ''}`)
+          break
+        case 'job:done':
+          if (!output.quiet)
+            line(`${c.green('✓')} ${event.id} (${event.provider}, ${event.newImages} new, ${seconds(event.elapsedMs)}) → ${event.outputs.join(', ')}`)
+          break
+        case 'job:failed':
+          line(`${c.red('✗')} ${event.id} failed: ${event.error.message}`)
+          break
+        case 'warning':
+          if (!output.quiet) line(`${c.yellow('warning')}${event.id ? ` ${event.id}` : ''}: ${event.message}`)
+          break
+        case 'job:started':
+        case 'run:done':
+          break
+      }
+    },
+    close: () => {},
+  }
+}
+
+interface Active {
+  id: string
+  provider: string
+  stage: string
+  percent?: number
+  started: number
+}
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
+
+/** A terminal: a live view with one line per active job and an overall bar; finished jobs scroll above it. */
+export function createLiveReporter(output: Output): Reporter {
+  const { colors: c } = output
+  const render = createLogUpdate(output.out as NodeJS.WriteStream, { showCursor: false })
+  const plain = createPlainReporter({ ...output, verbose: false })
+  const active = new Map<string, Active>()
+  let total = 0
+  let finished = 0
+  let cached = 0
+  let failed = 0
+  let generating = 0
+  const started = Date.now()
+  let frame = 0
+  const draw = () => {
+    frame = (frame + 1) % SPINNER.length
+    const lines: string[] = []
+    for (const job of active.values()) {
+      const elapsed = seconds(Date.now() - job.started)
+      lines.push(
+        `${c.cyan(SPINNER[frame] ?? '')} ${job.id.padEnd(24)} ${c.dim(job.provider.padEnd(7))} ${job.stage}${job.percent !== undefined ? ` ${job.percent}%` : ''} ${c.dim(elapsed)}`,
+      )
+    }
+    const width = 24
+    const done = finished + failed
+    const filled = generating === 0 ? width : Math.round((done / generating) * width)
+    const elapsedMs = Date.now() - started
+    const eta = done > 0 && done < generating ? ` · ETA ${seconds((elapsedMs / done) * (generating - done))}` : ''
+    lines.push(
+      `${c.green('█'.repeat(filled))}${c.dim('░'.repeat(width - filled))} ${done}/${generating} generated · ${cached} cached · ${failed ? c.red(`${failed} failed`) : '0 failed'} · ${total} jobs${eta}`,
+    )
+    render(lines.join('\n'))
+  }
+  const timer = setInterval(draw, 100)
+  timer.unref()
+  const above = (fn: () => void) => {
+    render.clear()
+    fn()
+    draw()
+  }
+  return {
+    event(event) {
+      switch (event.type) {
+        case 'plan':
+          total = event.total
+          cached = event.fresh + event.restore
+          generating = event.generate
+          above(() => plain.event(event))
+          break
+        case 'job:started':
+          active.set(event.id, { id: event.id, provider: event.provider, stage: 'starting', started: Date.now() })
+          break
+        case 'job:progress': {
+          const job = active.get(event.id)
+          if (job) {
+            job.stage = event.stage
+            if (event.percent !== undefined) job.percent = event.percent
+          }
+          break
+        }
+        case 'job:done':
+          active.delete(event.id)
+          finished++
+          above(() => plain.event(event))
+          break
+        case 'job:failed':
+          active.delete(event.id)
+          failed++
+          above(() => plain.event(event))
+          break
+        case 'job:queued':
+          break
+        default:
+          above(() => plain.event(event))
+      }
+    },
+    close() {
+      clearInterval(timer)
+      render.clear()
+      render.done()
+    },
+  }
+}
+
+/** `1.2s`, `3m04s`. */
+export function seconds(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  const minutes = Math.floor(ms / 60_000)
+  return `${minutes}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`
+}

@@ -1,0 +1,179 @@
+import { readFile, stat } from 'node:fs/promises'
+import { isAbsolute, relative } from 'node:path'
+import { writeFileAtomic } from '../store/atomic-write.js'
+import { sha256File } from './content-hash.js'
+
+/** What images-edit knows about a file on disk. */
+export interface FileInfo {
+  size: number
+  sha256: string
+  /** Image header facts, when asked for and the file is an image sharp can read. */
+  image?: ImageMeta
+}
+
+/** Facts read from an image header (never decoded pixels). */
+export interface ImageMeta {
+  /** `png`, `jpeg`, `webp`, `gif`, … or `unknown` when sharp cannot read it. */
+  format: string
+  width: number
+  height: number
+  hasAlpha: boolean
+}
+
+/** Outcome of looking a file up. */
+export type FileLookup = { ok: true; info: FileInfo } | { ok: false; reason: 'missing' | 'not-a-file' | 'unreadable'; message: string }
+
+/** One stat-cache row: identity of the file, then what was learnt from its bytes. */
+interface CacheEntry {
+  size: string
+  mtimeNs: string
+  ctimeNs: string
+  ino: string
+  sha256: string
+  image?: ImageMeta
+  /**
+   * Set when the file changed within the timestamp granularity of when it was hashed (git's
+   * "racily clean" case): a later write in the same tick could keep size and times identical,
+   * so the entry is not trusted and the file is hashed again next time.
+   */
+  racy?: true
+}
+
+const CACHE_VERSION = 1
+/** Coarsest mtime granularity we guard against (FAT has 2 s; most file systems are finer). */
+const RACY_WINDOW_NS = 2_000_000_000n
+
+/**
+ * Content hashes and image headers of files, cached by file identity (size, mtime, ctime,
+ * inode) the way git's index caches blob ids, so an unchanged project is checked with `stat`
+ * calls only and reads no image bytes.
+ */
+export class FileIndex {
+  private entries = new Map<string, CacheEntry>()
+  private pending = new Map<string, Promise<FileLookup>>()
+  private dirty = false
+  /** How many files were hashed (read) by this index — observable for tests and benchmarks. */
+  hashed = 0
+
+  /**
+   * @param root folder the cache keys are relative to (the project root)
+   * @param cachePath where the cache is persisted, or undefined for a memory-only index
+   */
+  constructor(
+    private readonly root: string,
+    private readonly cachePath: string | undefined,
+  ) {}
+
+  /** Loads the persisted cache; a missing or damaged cache is simply empty. */
+  async load(): Promise<void> {
+    if (!this.cachePath) return
+    try {
+      const parsed = JSON.parse(await readFile(this.cachePath, 'utf8')) as { version?: number; entries?: Record<string, CacheEntry> }
+      if (parsed.version === CACHE_VERSION && parsed.entries && typeof parsed.entries === 'object') {
+        this.entries = new Map(Object.entries(parsed.entries))
+      }
+    } catch {
+      this.entries = new Map()
+    }
+  }
+
+  /** Persists the cache if anything changed. */
+  async save(): Promise<void> {
+    if (!this.cachePath || !this.dirty) return
+    const entries = Object.fromEntries([...this.entries].sort(([a], [b]) => (a < b ? -1 : 1)))
+    await writeFileAtomic(this.cachePath, JSON.stringify({ version: CACHE_VERSION, entries }))
+    this.dirty = false
+  }
+
+  /** Forgets a path (after images-edit itself rewrote it, for instance). */
+  forget(path: string): void {
+    if (this.entries.delete(this.keyOf(path))) this.dirty = true
+  }
+
+  /**
+   * Hash (and with `image: true`, image header) of the file at an absolute path. Concurrent
+   * lookups of the same path share one read.
+   */
+  lookup(path: string, options: { image?: boolean } = {}): Promise<FileLookup> {
+    const pendingKey = `${options.image ? 'i' : 'b'}:${path}`
+    let promise = this.pending.get(pendingKey)
+    if (!promise) {
+      promise = this.lookupUncached(path, options.image ?? false).finally(() => this.pending.delete(pendingKey))
+      this.pending.set(pendingKey, promise)
+    }
+    return promise
+  }
+
+  private keyOf(path: string): string {
+    const key = relative(this.root, path)
+    return key.startsWith('..') || isAbsolute(key) ? path : key.split('\\').join('/')
+  }
+
+  private async lookupUncached(path: string, wantImage: boolean): Promise<FileLookup> {
+    let stats: Awaited<ReturnType<typeof statBig>>
+    try {
+      stats = await statBig(path)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, reason: 'missing', message: 'no such file' }
+      return { ok: false, reason: 'unreadable', message: (error as Error).message }
+    }
+    if (!stats.isFile()) return { ok: false, reason: 'not-a-file', message: 'not a regular file' }
+
+    const key = this.keyOf(path)
+    const identity = {
+      size: String(stats.size),
+      mtimeNs: String(stats.mtimeNs),
+      ctimeNs: String(stats.ctimeNs),
+      ino: String(stats.ino),
+    }
+    const cached = this.entries.get(key)
+    if (
+      cached &&
+      !cached.racy &&
+      cached.size === identity.size &&
+      cached.mtimeNs === identity.mtimeNs &&
+      cached.ctimeNs === identity.ctimeNs &&
+      cached.ino === identity.ino &&
+      (!wantImage || cached.image)
+    ) {
+      return { ok: true, info: { size: Number(stats.size), sha256: cached.sha256, ...(cached.image ? { image: cached.image } : {}) } }
+    }
+
+    const hashedAtNs = BigInt(Date.now()) * 1_000_000n
+    let sha: string
+    try {
+      sha = (await sha256File(path)).sha256
+    } catch (error) {
+      return { ok: false, reason: 'unreadable', message: (error as Error).message }
+    }
+    this.hashed++
+    let image = cached && cached.sha256 === sha ? cached.image : undefined
+    if (wantImage && !image) image = await readImageMeta(path)
+    const entry: CacheEntry = { ...identity, sha256: sha, ...(image ? { image } : {}) }
+    if (stats.mtimeNs + RACY_WINDOW_NS >= hashedAtNs) entry.racy = true
+    this.entries.set(key, entry)
+    this.dirty = true
+    return { ok: true, info: { size: Number(stats.size), sha256: sha, ...(image ? { image } : {}) } }
+  }
+}
+
+function statBig(path: string) {
+  return stat(path, { bigint: true })
+}
+
+/** Reads an image header with sharp (loaded lazily: a no-op run never loads it). */
+export async function readImageMeta(path: string): Promise<ImageMeta> {
+  const { default: sharp } = await import('sharp')
+  try {
+    const meta = await sharp(path).metadata()
+    return {
+      format: meta.format ?? 'unknown',
+      width: meta.width ?? 0,
+      height: meta.height ?? 0,
+      hasAlpha: meta.hasAlpha ?? false,
+    }
+  } catch {
+    return { format: 'unknown', width: 0, height: 0, hasAlpha: false }
+  }
+}

@@ -1,0 +1,33 @@
+export { type Diagnostic, formatDiagnostic, type Severity } from './diagnostics.js'
+export { type ErrorCode, ImagesEditError, ManifestError, RefusalError } from './errors.js'
+export { canonicalJson, sha256, sha256File } from './hash/content-hash.js'
+export { FileIndex, type FileInfo, type FileLookup, type ImageMeta } from './hash/file-index.js'
+export { emptyLock, type LockedInput, type LockedJob, type LockedOutput, type LockFile, readLock, serializeLock, writeLock } from './lock/lock-file.js'
+export type { Job, JobInput, JobParams } from './manifest/job.js'
+export { type LoadedManifest, type LoadOptions, loadManifest } from './manifest/load-manifest.js'
+export { parseManifestText } from './manifest/parse-manifest.js'
+export {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_OUT,
+  LOCK_NAME,
+  MANIFEST_NAME,
+  type Manifest,
+  type ProviderSettings,
+  type Recipe,
+  type RecipeParameters,
+  STORE_DIR,
+} from './manifest/types.js'
+export { schemaPath } from './manifest/validate-schema.js'
+export { computeJobKey, KEY_VERSION, type KeyMaterial } from './plan/job-key.js'
+export { createPlan, type OutputAction, type Plan, type PlannedJob, type PlanOptions } from './plan/plan.js'
+export { type BuildOptions, type BuildResult, findManifest, type GcReport, isCI, type JobStatus, openProject, Project, type ProjectOptions } from './project.js'
+export { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from './providers/capabilities.js'
+export { createLocalProvider, renderLocalEdit } from './providers/local-provider.js'
+export type * from './providers/provider.js'
+export { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
+export { gptImageSizes } from './providers/sizes.js'
+export type { EventListener, JobError, RunEvent } from './run/events.js'
+export { type JobOutcome, MAX_RESULT_BYTES, type RunnerContext, runJobs } from './run/run-jobs.js'
+export { sweepTemporaryFiles, TEMP_MARKER, writeFileAtomic } from './store/atomic-write.js'
+export { FileSystemStore } from './store/fs-store.js'
+export type { ImageRecord, JobRecord, ResultStore, RunRecord, TakeRecord } from './store/store.js'

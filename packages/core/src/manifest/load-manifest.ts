@@ -1,0 +1,453 @@
+import { readFile } from 'node:fs/promises'
+import { dirname, join, posix, resolve } from 'node:path'
+import { glob } from 'tinyglobby'
+import type { Diagnostic } from '../diagnostics.js'
+import { ImagesEditError } from '../errors.js'
+import type { FileIndex } from '../hash/file-index.js'
+import { computeJobKey } from '../plan/job-key.js'
+import { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from '../providers/capabilities.js'
+import type { ProviderId } from '../providers/provider.js'
+import type { Job, JobInput, JobParams } from './job.js'
+import { parseManifestText } from './parse-manifest.js'
+import { checkJob, type JobDraft } from './rules.js'
+import type { DocPath, ManifestSource } from './source.js'
+import { KNOWN_TOKENS, substitute, type TokenValues } from './template.js'
+import { DEFAULT_CONCURRENCY, DEFAULT_OUT, type Manifest, type Recipe, type RecipeParameters } from './types.js'
+import { validateSchema } from './validate-schema.js'
+
+/** Options of {@link loadManifest}. */
+export interface LoadOptions {
+  /** Hashes and image headers, cached by file identity. */
+  fileIndex: FileIndex
+  /** Run every recipe on this provider instead (`--provider local`). */
+  providerOverride?: ProviderId
+}
+
+/** A manifest read, validated and expanded into jobs. */
+export interface LoadedManifest {
+  /** Absolute path of the manifest. */
+  file: string
+  /** Folder of the manifest: refs, `out`, the lock and the store are relative to it. */
+  root: string
+  /** The validated manifest, or undefined when it has errors before expansion. */
+  manifest?: Manifest
+  /** Absolute output folder. */
+  outDir: string
+  concurrency: number
+  jobs: Job[]
+  /** Every problem found, errors and warnings, in manifest order. */
+  diagnostics: Diagnostic[]
+  source: ManifestSource
+}
+
+const BUILT_IN_DEFAULTS = { ratio: '1:1', resolution: '1k', quality: 'high', format: 'png', n: 1 } as const
+
+/**
+ * Reads, validates (YAML, JSON Schema, rules) and expands a manifest into jobs with their keys.
+ * Never throws for a bad manifest: every problem is a located diagnostic. Throws only when the
+ * file cannot be read at all.
+ */
+export async function loadManifest(file: string, options: LoadOptions): Promise<LoadedManifest> {
+  const absolute = resolve(file)
+  const root = dirname(absolute)
+  let raw: Buffer
+  try {
+    raw = await readFile(absolute)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new ImagesEditError(
+      'MANIFEST_NOT_FOUND',
+      code === 'ENOENT'
+        ? `${file} does not exist. Run \`images-edit init\` to create one, or pass --manifest <path>.`
+        : `cannot read ${file}: ${(error as Error).message}`,
+      { cause: error },
+    )
+  }
+
+  const parsed = parseManifestText(absolute, raw)
+  const { source } = parsed
+  const diagnostics = [...parsed.diagnostics]
+  const empty = { file: absolute, root, outDir: join(root, DEFAULT_OUT), concurrency: DEFAULT_CONCURRENCY, jobs: [], source }
+  if (parsed.value === undefined) return { ...empty, diagnostics }
+  if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
+    diagnostics.push(source.diagnostic('error', 'schema/type', [], 'the manifest must be a map with `version` and `recipes`', 'Start from `images-edit init`.'))
+    return { ...empty, diagnostics }
+  }
+
+  const schemaProblems = validateSchema(parsed.value, source)
+  diagnostics.push(...schemaProblems)
+  const manifest = parsed.value as Manifest
+  // Rules run on every recipe the schema accepted, so one bad recipe does not hide another's
+  // missing file. A problem outside `recipes` leaves nothing sound to expand.
+  const brokenRecipes = new Set<string>()
+  let sound = true
+  for (const problem of validateSchemaPaths(parsed.value, schemaProblems, source)) {
+    if (problem === undefined) sound = false
+    else brokenRecipes.add(problem)
+  }
+  if (!sound || !manifest.recipes || typeof manifest.recipes !== 'object') return { ...empty, manifest, diagnostics }
+
+  const outDir = resolve(root, manifest.out ?? DEFAULT_OUT)
+  const context: ExpandContext = {
+    manifest,
+    root,
+    outDir,
+    source,
+    options,
+    diagnostics,
+    vars: manifest.vars ?? {},
+  }
+  const drafts: JobDraft[] = []
+  for (const [recipeId, recipe] of Object.entries(manifest.recipes)) {
+    if (brokenRecipes.has(recipeId)) continue
+    drafts.push(...(await expandRecipe(recipeId, recipe, context)))
+  }
+  const jobs: Job[] = []
+  await Promise.all(
+    drafts.map(async (draft) => {
+      const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root })
+      if (ok) jobs.push(finishJob(draft, context))
+    }),
+  )
+  jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  checkOutputNames(jobs, context)
+
+  return {
+    file: absolute,
+    root,
+    manifest,
+    outDir,
+    concurrency: manifest.concurrency ?? DEFAULT_CONCURRENCY,
+    jobs,
+    diagnostics: sortDiagnostics(dedupe(diagnostics)),
+    source,
+  }
+}
+
+interface ExpandContext {
+  manifest: Manifest
+  root: string
+  outDir: string
+  source: ManifestSource
+  options: LoadOptions
+  diagnostics: Diagnostic[]
+  vars: Readonly<Record<string, string | number>>
+}
+
+/**
+ * Maps schema diagnostics back to the recipe they are in (`undefined` = outside any recipe).
+ * Uses positions rather than re-deriving ajv paths: a diagnostic inside a recipe's block belongs to it.
+ */
+function validateSchemaPaths(value: object, problems: Diagnostic[], source: ManifestSource): (string | undefined)[] {
+  const recipes = (value as { recipes?: unknown }).recipes
+  if (!recipes || typeof recipes !== 'object' || Array.isArray(recipes)) return problems.map(() => undefined)
+  const ranges = Object.keys(recipes).map((id) => {
+    const start = source.span(['recipes', id], 'key').offset
+    return { id, start }
+  })
+  ranges.sort((a, b) => a.start - b.start)
+  const recipesStart = source.span(['recipes'], 'key').offset
+  return problems.map((problem) => {
+    const offset = offsetOf(source, problem.line, problem.column)
+    if (offset <= recipesStart) return undefined
+    let owner: string | undefined
+    for (const range of ranges) if (range.start <= offset) owner = range.id
+    return owner
+  })
+}
+
+function offsetOf(source: ManifestSource, line: number, column: number): number {
+  let offset = 0
+  for (let index = 0; index < line - 1; index++) offset += (source.lines[index]?.length ?? 0) + 1
+  return offset + column - 1
+}
+
+/** Where a recipe's effective parameter was set: the recipe, `defaults`, or nowhere (built-in). */
+function whereSet(manifest: Manifest, recipeId: string, field: keyof RecipeParameters): DocPath {
+  if (manifest.recipes[recipeId]?.[field] !== undefined) return ['recipes', recipeId, field]
+  if (manifest.defaults?.[field] !== undefined) return ['defaults', field]
+  return ['recipes', recipeId]
+}
+
+async function expandRecipe(recipeId: string, recipe: Recipe, context: ExpandContext): Promise<JobDraft[]> {
+  const { manifest, source, diagnostics } = context
+  const recipePath: DocPath = ['recipes', recipeId]
+  const merged = { ...BUILT_IN_DEFAULTS, ...manifest.defaults, ...recipe }
+  const provider: ProviderId = context.options.providerOverride ?? recipe.provider ?? manifest.defaults?.provider ?? DEFAULT_PROVIDER
+  const overridden =
+    context.options.providerOverride !== undefined && context.options.providerOverride !== (recipe.provider ?? manifest.defaults?.provider ?? DEFAULT_PROVIDER)
+  // A model belongs to its provider: an override to another provider takes that provider's default.
+  const model = overridden ? defaultModels[provider] : (recipe.model ?? manifest.defaults?.model ?? defaultModels[provider])
+  const params: JobParams = {
+    ratio: merged.ratio,
+    resolution: merged.resolution,
+    quality: merged.quality,
+    format: merged.format,
+    ...(merged.compression !== undefined ? { compression: merged.compression } : {}),
+    ...(merged.background !== undefined ? { background: merged.background } : {}),
+    ...(merged.inputFidelity !== undefined ? { inputFidelity: merged.inputFidelity } : {}),
+    ...(merged.moderation !== undefined ? { moderation: merged.moderation } : {}),
+  }
+
+  const report = (path: DocPath, problems: { token: string; kind: string }[], place: string) => {
+    for (const problem of problems) {
+      const varNames = Object.keys(context.vars)
+      diagnostics.push(
+        source.diagnostic(
+          'error',
+          problem.kind === 'unknown-var' ? 'tokens/unknown-var' : problem.kind === 'unavailable' ? 'tokens/unavailable' : 'tokens/unknown',
+          path,
+          problem.kind === 'unknown-var'
+            ? `${problem.token} is not defined in \`vars\``
+            : problem.kind === 'unavailable'
+              ? `${problem.token} cannot be used in ${place}`
+              : `unknown token ${problem.token}`,
+          problem.kind === 'unknown-var'
+            ? varNames.length > 0
+              ? `Defined vars: ${varNames.map((name) => `{vars.${name}}`).join(', ')}.`
+              : 'Add it under `vars:` at the top of the manifest.'
+            : tokenHint(place, recipe.each !== undefined),
+          { substring: problem.token },
+        ),
+      )
+    }
+  }
+
+  let matches: (string | undefined)[] = [undefined]
+  let globBase = ''
+  if (recipe.each !== undefined) {
+    const pattern = substitute(recipe.each, { recipe: recipeId }, context.vars, KNOWN_TOKENS)
+    report([...recipePath, 'each'], pattern.problems, '`each`')
+    if (pattern.problems.length > 0) return []
+    globBase = staticBase(pattern.value)
+    const files = await glob(pattern.value, { cwd: context.root, onlyFiles: true, expandDirectories: false })
+    if (files.length === 0) {
+      diagnostics.push(
+        source.diagnostic(
+          'error',
+          'each/no-match',
+          [...recipePath, 'each'],
+          `\`each: ${pattern.value}\` matches no file`,
+          'Check the pattern; it is relative to the manifest folder (e.g. refs/products/*.jpg).',
+        ),
+      )
+      return []
+    }
+    matches = files.map((file) => file.split('\\').join('/')).sort()
+  }
+
+  const drafts: JobDraft[] = []
+  for (const match of matches) {
+    const tokens: TokenValues = { recipe: recipeId }
+    if (match !== undefined) {
+      const inBase = globBase && match.startsWith(`${globBase}/`) ? match.slice(globBase.length + 1) : match
+      const extension = posix.extname(match)
+      tokens.file = match
+      tokens.stem = posix.basename(match, extension)
+      tokens.dir = posix.dirname(inBase) === '.' ? '' : posix.dirname(inBase)
+    }
+    const prompt = substitute(recipe.prompt, tokens, context.vars, KNOWN_TOKENS)
+    report([...recipePath, 'prompt'], prompt.problems, 'a prompt')
+    const refs = recipe.refs.map((ref, index) => {
+      const result = substitute(ref, tokens, context.vars, KNOWN_TOKENS)
+      report([...recipePath, 'refs', index], result.problems, 'a ref path')
+      return result
+    })
+    const mask = recipe.mask === undefined ? undefined : substitute(recipe.mask, tokens, context.vars, KNOWN_TOKENS)
+    if (mask) report([...recipePath, 'mask'], mask.problems, 'a mask path')
+    if (prompt.problems.length + refs.reduce((sum, ref) => sum + ref.problems.length, 0) + (mask?.problems.length ?? 0) > 0) {
+      // Reported once per recipe; later fan-out files would repeat the same problem.
+      return drafts
+    }
+    const id = match === undefined ? recipeId : `${recipeId}/${globBase && match.startsWith(`${globBase}/`) ? match.slice(globBase.length + 1) : match}`
+    drafts.push({
+      id,
+      recipe: recipeId,
+      ...(match !== undefined ? { eachFile: match } : {}),
+      provider,
+      model,
+      prompt: prompt.value,
+      params,
+      ...(merged.seed !== undefined ? { seed: merged.seed } : {}),
+      n: merged.n,
+      refs: refs.map((ref) => ref.value),
+      ...(mask ? { mask: mask.value } : {}),
+      nameTokens: tokens,
+      docPath: recipePath,
+      where: (field) => whereSet(manifest, recipeId, field),
+      capabilities: capabilitiesOf(provider, model),
+      resolvedRefs: [],
+    })
+  }
+  return drafts
+}
+
+function tokenHint(place: string, hasEach: boolean): string {
+  if (place === '`each`') return 'Only {recipe} and {vars.name} can be used in `each`.'
+  if (!hasEach) return `Tokens here: {recipe}, {vars.name}; {file}, {stem} and {dir} need \`each\`. Write {{ and }} for literal braces.`
+  return 'Tokens here: {recipe}, {file}, {stem}, {dir}, {vars.name}. Write {{ and }} for literal braces.'
+}
+
+/** The folder part of a glob before its first wildcard: `refs/products/*.jpg` → `refs/products`. */
+function staticBase(pattern: string): string {
+  const segments = pattern.split('/')
+  const fixed: string[] = []
+  for (const segment of segments.slice(0, -1)) {
+    if (/[*?[\]{}()!+@]/.test(segment)) break
+    fixed.push(segment)
+  }
+  return fixed.join('/')
+}
+
+const EXTENSIONS = { png: 'png', jpeg: 'jpg', webp: 'webp' } as const
+
+function finishJob(draft: JobDraft, context: ExpandContext): Job {
+  const refs: JobInput[] = draft.resolvedRefs
+  const key = computeJobKey({
+    provider: draft.provider,
+    model: draft.model,
+    prompt: draft.prompt,
+    params: draft.params,
+    refs: refs.map(keyPart),
+    ...(draft.resolvedMask ? { mask: keyPart(draft.resolvedMask) } : {}),
+    ...(draft.seed !== undefined ? { seed: draft.seed } : {}),
+  })
+  const recipe = context.manifest.recipes[draft.recipe] as Recipe
+  const pattern = recipe.name ?? defaultName(draft)
+  const outputs: string[] = []
+  for (let index = 1; index <= draft.n; index++) {
+    const tokens: TokenValues = { ...draft.nameTokens, index: String(index), ext: EXTENSIONS[draft.params.format], hash: key.slice(0, 10) }
+    const name = substitute(pattern, tokens, context.vars, KNOWN_TOKENS)
+    if (name.problems.length > 0 && index === 1) {
+      for (const problem of name.problems) {
+        context.diagnostics.push(
+          context.source.diagnostic(
+            'error',
+            problem.kind === 'unknown-var' ? 'tokens/unknown-var' : problem.kind === 'unavailable' ? 'tokens/unavailable' : 'tokens/unknown',
+            [...draft.docPath, 'name'],
+            problem.kind === 'unavailable' ? `${problem.token} cannot be used in this recipe's name` : `unknown token ${problem.token} in \`name\``,
+            'Name tokens: {recipe} {index} {ext} {hash} {vars.name}, and {file} {stem} {dir} with `each`.',
+            { substring: problem.token },
+          ),
+        )
+      }
+    }
+    const normalized = posix.normalize(name.value.split('\\').join('/')).replace(/^(\.\/)+/, '')
+    outputs.push(posix.join(posix.relative(context.root.split('\\').join('/'), context.outDir.split('\\').join('/')) || '.', normalized))
+  }
+  const size = draft.params.ratio === 'auto' ? undefined : draft.capabilities.sizes[draft.params.ratio]?.[draft.params.resolution]
+  return {
+    id: draft.id,
+    recipe: draft.recipe,
+    ...(draft.eachFile !== undefined ? { eachFile: draft.eachFile } : {}),
+    key,
+    provider: draft.provider,
+    model: draft.model,
+    paid: draft.capabilities.paid,
+    prompt: draft.prompt,
+    params: draft.params,
+    ...(draft.seed !== undefined ? { seed: draft.seed } : {}),
+    n: draft.n,
+    ...(size ? { size } : {}),
+    refs,
+    ...(draft.resolvedMask ? { mask: draft.resolvedMask } : {}),
+    outputs,
+    docPath: draft.docPath,
+  }
+}
+
+function keyPart(input: JobInput): string {
+  return input.input.kind === 'file' ? input.input.sha256 : `url:${input.input.url}`
+}
+
+function defaultName(draft: JobDraft): string {
+  if (draft.eachFile !== undefined) return draft.n === 1 ? '{recipe}/{dir}/{stem}.{ext}' : '{recipe}/{dir}/{stem}-{index}.{ext}'
+  return draft.n === 1 ? '{recipe}.{ext}' : '{recipe}-{index}.{ext}'
+}
+
+/** Output names must be unique, carry {index} when n > 1, and stay inside `out`. */
+function checkOutputNames(jobs: Job[], context: ExpandContext): void {
+  const { source, diagnostics, root, outDir } = context
+  const outRelative = posix.relative(root.split('\\').join('/'), outDir.split('\\').join('/')) || '.'
+  const owners = new Map<string, string>()
+  const bad = new Set<string>()
+  for (const job of jobs) {
+    const recipe = context.manifest.recipes[job.recipe] as Recipe
+    const namePath: DocPath = recipe.name !== undefined ? [...job.docPath, 'name'] : job.docPath
+    const target = recipe.name !== undefined ? 'value' : 'key'
+    for (const output of job.outputs) {
+      const inside = posix.relative(outRelative, output)
+      if (inside === '' || inside.startsWith('..') || posix.isAbsolute(inside) || posix.isAbsolute(recipe.name ?? '')) {
+        if (!bad.has(job.recipe)) {
+          bad.add(job.recipe)
+          diagnostics.push(
+            source.diagnostic(
+              'error',
+              'name/outside-out',
+              namePath,
+              `output name resolves to ${output}, outside the output folder ${outRelative}`,
+              'Names are relative to `out`; remove leading "/" and "..".',
+              { target },
+            ),
+          )
+        }
+        continue
+      }
+      const lower = output.toLowerCase()
+      const owner = owners.get(lower)
+      if (owner !== undefined && owner !== job.id) {
+        const key = `${job.recipe}:${owner}`
+        if (!bad.has(key)) {
+          bad.add(key)
+          diagnostics.push(
+            source.diagnostic(
+              'error',
+              'name/duplicate',
+              namePath,
+              `output ${output} is produced by both ${owner} and ${job.id}`,
+              job.recipe === owner.split('/')[0] && recipe.each !== undefined
+                ? 'Use {stem} or {file} in `name` so each fan-out file gets its own output.'
+                : 'Give the recipes different names (`name:`), or add {recipe}.',
+              { target },
+            ),
+          )
+        }
+      } else if (owner === job.id) {
+        const key = `${job.recipe}:index`
+        if (!bad.has(key)) {
+          bad.add(key)
+          diagnostics.push(
+            source.diagnostic(
+              'error',
+              'name/missing-index',
+              namePath,
+              `n is ${job.n} but \`name\` has no {index}, so all ${job.n} images would be written to ${output}`,
+              'Add {index} to the name, e.g. `name: {recipe}-{index}.{ext}`.',
+              { target },
+            ),
+          )
+        }
+      } else {
+        owners.set(lower, job.id)
+      }
+    }
+  }
+  if (bad.size > 0) {
+    const badRecipes = new Set([...bad].map((entry) => entry.split(':')[0]))
+    for (let index = jobs.length - 1; index >= 0; index--) if (badRecipes.has((jobs[index] as Job).recipe)) jobs.splice(index, 1)
+  }
+}
+
+function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>()
+  return diagnostics.filter((diagnostic) => {
+    const id = `${diagnostic.severity}:${diagnostic.line}:${diagnostic.column}:${diagnostic.rule}:${diagnostic.message}`
+    if (seen.has(id)) return false
+    seen.add(id)
+    return true
+  })
+}
+
+function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
+  return diagnostics.sort((a, b) => a.line - b.line || a.column - b.column)
+}

@@ -1,0 +1,94 @@
+import { type Document, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair } from 'yaml'
+import type { Diagnostic, Severity } from '../diagnostics.js'
+
+/** A path into the manifest document, e.g. `['recipes', 'hero', 'refs', 0]`. */
+export type DocPath = readonly (string | number)[]
+
+/** Where a diagnostic points: the value at a path (default) or the key naming it. */
+export type Target = 'value' | 'key'
+
+/**
+ * The parsed manifest text with everything needed to turn a document path into
+ * `file:line:col` and the offending source line.
+ */
+export class ManifestSource {
+  readonly lines: string[]
+
+  constructor(
+    readonly file: string,
+    readonly text: string,
+    readonly document: Document.Parsed | undefined,
+    readonly lineCounter: LineCounter,
+  ) {
+    this.lines = text.split(/\r\n|\n|\r/)
+  }
+
+  /** Builds a located diagnostic for the node at `path` (or the closest existing ancestor). */
+  diagnostic(
+    severity: Severity,
+    rule: string,
+    path: DocPath,
+    message: string,
+    hint?: string,
+    options: { target?: Target; substring?: string } = {},
+  ): Diagnostic {
+    const span = this.span(path, options.target ?? 'value', options.substring)
+    return this.at(severity, rule, span.offset, span.length, message, hint)
+  }
+
+  /** Builds a diagnostic at a byte offset of the text. */
+  at(severity: Severity, rule: string, offset: number, length: number, message: string, hint?: string): Diagnostic {
+    const position = this.lineCounter.linePos(Math.min(offset, this.text.length))
+    const sourceLine = this.lines[position.line - 1]
+    return {
+      severity,
+      rule,
+      message,
+      ...(hint ? { hint } : {}),
+      file: this.file,
+      line: position.line,
+      column: position.col,
+      ...(sourceLine !== undefined ? { sourceLine, length: Math.max(1, length) } : {}),
+    }
+  }
+
+  /** Offset and length of the node at `path`, its key, or a substring inside it. */
+  span(path: DocPath, target: Target, substring?: string): { offset: number; length: number } {
+    const found = this.find(path)
+    const node = target === 'key' && found.pair && isScalar(found.pair.key) ? found.pair.key : (found.node ?? found.pair?.key)
+    const range = (node as Node | undefined)?.range
+    if (!range) return { offset: 0, length: 1 }
+    const [start, valueEnd] = range
+    if (substring) {
+      const inside = this.text.slice(start, valueEnd).indexOf(substring)
+      if (inside >= 0) return { offset: start + inside, length: substring.length }
+    }
+    const firstLineEnd = this.text.indexOf('\n', start)
+    const end = firstLineEnd >= 0 && firstLineEnd < valueEnd ? firstLineEnd : valueEnd
+    return { offset: start, length: Math.max(1, end - start) }
+  }
+
+  /** The deepest node along `path`, and the map pair that holds it. */
+  private find(path: DocPath): { node?: Node; pair?: Pair } {
+    let current: unknown = this.document?.contents
+    let pair: Pair | undefined
+    let last: { node?: Node; pair?: Pair } = { node: current as Node | undefined }
+    for (const segment of path) {
+      if (isMap(current)) {
+        const match = current.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment))
+        if (!match) return last
+        pair = match as Pair
+        current = match.value
+      } else if (isSeq(current) && typeof segment === 'number') {
+        const item = current.items[segment]
+        if (item === undefined) return last
+        pair = undefined
+        current = item
+      } else {
+        return last
+      }
+      last = current === null || current === undefined ? { ...(pair ? { pair } : {}) } : { node: current as Node, ...(pair ? { pair } : {}) }
+    }
+    return last
+  }
+}

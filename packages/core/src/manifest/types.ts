@@ -1,0 +1,72 @@
+import type { OutputFormat, ProviderId, Quality, Ratio, Resolution } from '../providers/provider.js'
+
+/** Generation parameters shared by `defaults` and every recipe. */
+export interface RecipeParameters {
+  /** Which service runs the edit. @default 'toapis' */
+  provider?: ProviderId
+  /** Model id at the provider. @default the provider's default model */
+  model?: string
+  /** @default '1:1' */
+  ratio?: Ratio
+  /** @default '1k' */
+  resolution?: Resolution
+  /** Images per recipe, 1..10. @default 1 */
+  n?: number
+  /** @default 'high' */
+  quality?: Quality
+  /** @default 'png' */
+  format?: OutputFormat
+  /** 0..100, jpeg/webp only. */
+  compression?: number
+  background?: 'transparent' | 'opaque' | 'auto'
+  inputFidelity?: 'high' | 'low'
+  moderation?: 'low' | 'auto'
+  /** Part of the cache key: change it to ask for a fresh take. */
+  seed?: string | number
+}
+
+/** One recipe of `images.edit.yaml`. */
+export interface Recipe extends RecipeParameters {
+  prompt: string
+  /** Local paths (relative to the manifest) or https URLs, 1..16. */
+  refs: string[]
+  /** PNG with alpha, same size as refs[0]. */
+  mask?: string
+  /** Output file pattern inside `out`. */
+  name?: string
+  /** Glob: one job per matching file. */
+  each?: string
+}
+
+/** Per-provider settings. */
+export interface ProviderSettings {
+  baseUrl?: string
+  apiKeyEnv?: string
+  concurrency?: number
+  requestsPerMinute?: number
+}
+
+/** The whole manifest, as validated by the JSON Schema. */
+export interface Manifest {
+  version: 1
+  /** @default 'generated' */
+  out?: string
+  vars?: Record<string, string | number>
+  defaults?: RecipeParameters
+  providers?: Partial<Record<ProviderId, ProviderSettings>>
+  /** @default 8 */
+  concurrency?: number
+  budget?: { maxImagesPerRun?: number }
+  recipes: Record<string, Recipe>
+}
+
+/** File name of the manifest. */
+export const MANIFEST_NAME = 'images.edit.yaml'
+/** File name of the lock, beside the manifest. */
+export const LOCK_NAME = 'images.edit.lock'
+/** Store folder, beside the manifest. */
+export const STORE_DIR = '.images-edit'
+/** Default output folder. */
+export const DEFAULT_OUT = 'generated'
+/** Default global concurrency. */
+export const DEFAULT_CONCURRENCY = 8

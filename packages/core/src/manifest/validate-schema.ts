@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { distance as distance_ } from 'fastest-levenshtein'
+import type { Diagnostic } from '../diagnostics.js'
+import type { DocPath, ManifestSource } from './source.js'
+
+/** Absolute path of the shipped JSON Schema (`@images-edit/core/schema.json`). */
+export const schemaPath = new URL('../../schema.json', import.meta.url)
+
+let compiled: ValidateFunction | undefined
+
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as object
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
+    compiled = ajv.compile(schema)
+  }
+  return compiled
+}
+
+/** Layer 2: the JSON Schema, every violation located. */
+export function validateSchema(value: unknown, source: ManifestSource): Diagnostic[] {
+  const validate = validator()
+  if (validate(value)) return []
+  const diagnostics: Diagnostic[] = []
+  const seen = new Set<string>()
+  for (const error of validate.errors ?? []) {
+    // `if`/`anyOf` wrappers repeat what their branches say.
+    if (error.keyword === 'if' || error.keyword === '$ref') continue
+    const diagnostic = describe(error, source)
+    const id = `${diagnostic.line}:${diagnostic.column}:${diagnostic.message}`
+    if (seen.has(id)) continue
+    seen.add(id)
+    diagnostics.push(diagnostic)
+  }
+  return diagnostics
+}
+
+function pathOf(instancePath: string): (string | number)[] {
+  if (!instancePath) return []
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment))
+}
+
+function fieldName(path: DocPath): string {
+  const parts = path.map((segment) => (typeof segment === 'number' ? `[${segment}]` : segment))
+  return parts.join('.').replace(/\.\[/g, '[') || 'the manifest'
+}
+
+function describe(error: ErrorObject, source: ManifestSource): Diagnostic {
+  const path = pathOf(error.instancePath)
+  const name = fieldName(path)
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const field = String(params.additionalProperty)
+      const allowed = Object.keys((error.parentSchema as { properties?: object })?.properties ?? {})
+      const guess = closest(field, allowed)
+      return source.diagnostic(
+        'error',
+        'schema/unknown-field',
+        [...path, field],
+        `unknown field \`${field}\`${path.length ? ` in ${name}` : ''}`,
+        guess ? `Did you mean \`${guess}\`? Allowed here: ${allowed.join(', ')}.` : `Allowed here: ${allowed.join(', ')}.`,
+        { target: 'key' },
+      )
+    }
+    case 'required': {
+      const field = String(params.missingProperty)
+      return source.diagnostic('error', 'schema/required', path, `${name} is missing the required field \`${field}\``, requiredHint(field), { target: 'key' })
+    }
+    case 'enum': {
+      const allowed = (params.allowedValues as unknown[]).map((item) => JSON.stringify(item))
+      return source.diagnostic(
+        'error',
+        'schema/enum',
+        path,
+        `${name} must be one of ${allowed.join(', ')}; got ${JSON.stringify(error.data)}`,
+        closestValue(error.data, params.allowedValues as unknown[]),
+      )
+    }
+    case 'const':
+      return source.diagnostic(
+        'error',
+        'schema/const',
+        path,
+        `${name} must be ${JSON.stringify(params.allowedValue)}; got ${JSON.stringify(error.data)}`,
+        path[0] === 'version' ? 'This images-edit reads manifest version 1; write `version: 1`.' : undefined,
+      )
+    case 'type':
+      return source.diagnostic(
+        'error',
+        'schema/type',
+        path,
+        `${name} must be ${String(params.type).replace(',', ' or ')}; got ${describeType(error.data)}`,
+        typeHint(path, String(params.type)),
+      )
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return source.diagnostic(
+        'error',
+        `schema/${error.keyword}`,
+        path,
+        `${name} must be ${error.keyword.includes('inimum') ? '≥' : '≤'} ${String(params.limit)}; got ${JSON.stringify(error.data)}`,
+        `Use a value ${error.keyword.includes('inimum') ? 'of at least' : 'of at most'} ${String(params.limit)}.`,
+      )
+    case 'minItems':
+    case 'maxItems': {
+      const count = Array.isArray(error.data) ? error.data.length : 0
+      const max = error.keyword === 'maxItems'
+      const extra = max && Array.isArray(error.data) ? [...path, Number(params.limit)] : path
+      return source.diagnostic(
+        'error',
+        `schema/${error.keyword}`,
+        extra,
+        `${name} has ${count} item${count === 1 ? '' : 's'}; ${max ? 'at most' : 'at least'} ${String(params.limit)} allowed`,
+        max && path.at(-1) === 'refs'
+          ? `A request takes at most ${String(params.limit)} reference images; split the recipe or combine references.`
+          : `Give ${max ? 'at most' : 'at least'} ${String(params.limit)}.`,
+      )
+    }
+    case 'minLength':
+      return source.diagnostic('error', 'schema/minLength', path, `${name} must not be empty`, 'Write a value or remove the field.')
+    case 'maxLength':
+      return source.diagnostic(
+        'error',
+        'schema/maxLength',
+        path,
+        `${name} is ${String((error.data as string).length)} characters; at most ${String(params.limit)} allowed`,
+        'Shorten it.',
+      )
+    case 'minProperties':
+      return source.diagnostic(
+        'error',
+        'schema/minProperties',
+        path,
+        `${name} is empty`,
+        path.at(-1) === 'recipes' ? 'Add at least one recipe (see `images-edit init` for a starter).' : undefined,
+        { target: 'key' },
+      )
+    case 'pattern':
+      return source.diagnostic(
+        'error',
+        'schema/pattern',
+        path,
+        `${name} ${JSON.stringify(error.data)} does not match ${String(params.pattern)}`,
+        patternHint(path),
+      )
+    case 'propertyNames': {
+      const property = String(params.propertyName)
+      return source.diagnostic(
+        'error',
+        'schema/name',
+        [...path, property],
+        `${JSON.stringify(property)} is not a valid ${path.at(-1) === 'recipes' ? 'recipe id' : 'name'} here`,
+        path.at(-1) === 'recipes'
+          ? 'Recipe ids start with a letter or digit and use only letters, digits, ".", "_" and "-".'
+          : 'Names start with a letter or "_" and use only letters, digits, "_" and "-".',
+        { target: 'key' },
+      )
+    }
+    default:
+      return source.diagnostic('error', `schema/${error.keyword}`, path, `${name} ${error.message ?? 'is invalid'}`)
+  }
+}
+
+function requiredHint(field: string): string {
+  switch (field) {
+    case 'prompt':
+      return 'Add `prompt: <what to do with the references>`.'
+    case 'refs':
+      return 'Add `refs: [path/to/image.png]` (1 to 16 reference images).'
+    case 'version':
+      return 'Add `version: 1` at the top.'
+    case 'recipes':
+      return 'Add a `recipes:` map with at least one recipe.'
+    default:
+      return `Add \`${field}\`.`
+  }
+}
+
+function typeHint(path: DocPath, type: string): string | undefined {
+  if (path.at(-1) === 'refs') return 'Write refs as a list: `refs: [a.png, b.jpg]`.'
+  if (type.includes('string') && typeof path.at(-1) === 'string') return 'Quote the value if YAML reads it as something else (e.g. "1:1", "yes").'
+  return undefined
+}
+
+function patternHint(path: DocPath): string | undefined {
+  if (path.at(-1) === 'baseUrl') return 'Use a full URL starting with https:// (or http:// for a local gateway).'
+  if (path.at(-1) === 'apiKeyEnv') return 'Give the name of an environment variable, e.g. TOAPIS_API_KEY — never the key itself.'
+  return undefined
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null (an empty value)'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a map'
+  return `${typeof value} ${JSON.stringify(value)}`
+}
+
+function closestValue(value: unknown, allowed: unknown[]): string | undefined {
+  if (typeof value === 'number' && allowed.includes(`${value}k`)) return `Write "${value}k".`
+  const guess = typeof value === 'string' ? closest(value, allowed.map(String)) : undefined
+  if (typeof value === 'string' && /^\d+:\d+$/.test(value)) {
+    return `${value} is not a supported ratio; pick the closest of ${allowed.map(String).join(', ')}.`
+  }
+  return guess ? `Did you mean ${JSON.stringify(guess)}?` : undefined
+}
+
+/** The candidate closest to `word` by edit distance, if it is reasonably close. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Number.POSITIVE_INFINITY
+  for (const candidate of candidates) {
+    const distance = distance_(word.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined
+}

@@ -1,0 +1,476 @@
+import { existsSync } from 'node:fs'
+import { readFile, rm } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
+import { sha256 } from './hash/content-hash.js'
+import { FileIndex } from './hash/file-index.js'
+import { type LockedJob, type LockFile, readLock, writeLock } from './lock/lock-file.js'
+import type { Job } from './manifest/job.js'
+import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
+import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
+import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
+import type { ProviderId } from './providers/provider.js'
+import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
+import type { EventListener, JobError } from './run/events.js'
+import { type JobOutcome, runJobs } from './run/run-jobs.js'
+import { writeFileAtomic } from './store/atomic-write.js'
+import { FileSystemStore } from './store/fs-store.js'
+import type { ImageRecord } from './store/store.js'
+
+/** Options of {@link openProject}. */
+export interface ProjectOptions {
+  /** Path of `images.edit.yaml`. When omitted it is searched upward from `cwd`. */
+  manifest?: string
+  /** @default process.cwd() */
+  cwd?: string
+  /** Run every recipe on this provider (`--provider local`). */
+  providerOverride?: ProviderId
+  /** Provider instances to use instead of the built-in ones (tests, the Vite plugin). */
+  providers?: ProviderRegistry
+}
+
+/** Options of {@link Project.build}. */
+export interface BuildOptions {
+  /** Recipe or job ids to take anew: a new paid take, overwriting edited outputs. */
+  force?: readonly string[]
+  /** Only these recipe or job ids (all when empty). */
+  only?: readonly string[]
+  /** Refuse to generate anything (exit 3). @default true when the CI environment variable is set */
+  frozen?: boolean
+  /** Refuse a run that would generate more new images than this. Overrides `budget.maxImagesPerRun`. */
+  maxImages?: number
+  /** Global cap on jobs in flight. Overrides the manifest's `concurrency`. */
+  concurrency?: number
+  /** Finish the other jobs when one fails. @default true */
+  keepGoing?: boolean
+  /** Treat manifest warnings as errors. */
+  strict?: boolean
+  signal?: AbortSignal
+  onEvent?: EventListener
+}
+
+/** What a build did. */
+export interface BuildResult {
+  plan: Plan
+  loaded: LoadedManifest
+  done: string[]
+  fresh: string[]
+  restored: string[]
+  failed: { id: string; error: JobError }[]
+  blocked: { id: string; reasons: string[] }[]
+  lockWritten: boolean
+  interrupted: boolean
+}
+
+/** State of one job as `status` reports it. */
+export interface JobStatus {
+  id: string
+  recipe: string
+  state: 'up-to-date' | 'stale' | 'missing-output' | 'modified' | 'blocked'
+  reasons: string[]
+  outputs: string[]
+  provider: string
+}
+
+/** What `gc` removes (or would remove, with `dryRun`). */
+export interface GcReport {
+  records: string[]
+  takes: { key: string; take: number }[]
+  objects: string[]
+  outputs: string[]
+  bytes: number
+}
+
+/** Finds `images.edit.yaml` in `cwd` or the nearest folder above it. */
+export function findManifest(cwd: string): string | undefined {
+  let folder = resolve(cwd)
+  for (;;) {
+    const candidate = join(folder, MANIFEST_NAME)
+    if (existsSync(candidate)) return candidate
+    const parent = dirname(folder)
+    if (parent === folder) return undefined
+    folder = parent
+  }
+}
+
+/** Opens the project around a manifest: its lock, store and stat cache. */
+export async function openProject(options: ProjectOptions = {}): Promise<Project> {
+  const cwd = options.cwd ?? process.cwd()
+  const manifest = options.manifest ? resolve(cwd, options.manifest) : findManifest(cwd)
+  if (!manifest) {
+    throw new ImagesEditError(
+      'MANIFEST_NOT_FOUND',
+      `no ${MANIFEST_NAME} in ${cwd} or any folder above it. Run \`images-edit init\` to create one, or pass --manifest <path>.`,
+    )
+  }
+  const project = new Project(manifest, options)
+  await project.fileIndex.load()
+  return project
+}
+
+/**
+ * One manifest with its lock, store and caches: the engine's entry point for the CLI and the
+ * Vite plugin.
+ */
+export class Project {
+  readonly root: string
+  readonly lockPath: string
+  readonly storeDir: string
+  readonly store: FileSystemStore
+  readonly fileIndex: FileIndex
+  readonly providers: ProviderRegistry
+  private readonly ledgerPath: string
+
+  constructor(
+    readonly manifestPath: string,
+    private readonly options: ProjectOptions,
+  ) {
+    this.root = dirname(manifestPath)
+    this.lockPath = join(this.root, LOCK_NAME)
+    this.storeDir = join(this.root, STORE_DIR)
+    this.store = new FileSystemStore(this.storeDir)
+    this.fileIndex = new FileIndex(this.root, join(this.storeDir, 'stat-cache.json'))
+    this.providers = options.providers ?? createProviderRegistry()
+    this.ledgerPath = join(this.storeDir, 'outputs.json')
+  }
+
+  /** Reads and validates the manifest (never throws for a bad manifest: see `diagnostics`). */
+  load(): Promise<LoadedManifest> {
+    return loadManifest(this.manifestPath, {
+      fileIndex: this.fileIndex,
+      ...(this.options.providerOverride ? { providerOverride: this.options.providerOverride } : {}),
+    })
+  }
+
+  /** Loads the manifest and throws a {@link ManifestError} when it has errors (or warnings, when strict). */
+  async loadValid(strict = false): Promise<LoadedManifest> {
+    const loaded = await this.load()
+    const blocking = loaded.diagnostics.filter((item) => item.severity === 'error' || strict)
+    if (blocking.length > 0) {
+      throw new ManifestError(`${blocking.length} problem${blocking.length === 1 ? '' : 's'} in ${this.manifestPath}`, loaded.diagnostics)
+    }
+    return loaded
+  }
+
+  /** What a build would do, and why. */
+  async plan(options: { force?: readonly string[]; only?: readonly string[]; strict?: boolean } = {}): Promise<{ loaded: LoadedManifest; plan: Plan }> {
+    const loaded = await this.loadValid(options.strict)
+    checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
+    const lock = await readLock(this.lockPath)
+    const plan = await createPlan(
+      loaded.jobs,
+      { lock, store: this.store, fileIndex: this.fileIndex, root: this.root },
+      { force: new Set(options.force ?? []), only: new Set(options.only ?? []) },
+    )
+    await this.fileIndex.save()
+    return { loaded, plan }
+  }
+
+  /** Runs the plan: restores what the store has, generates the rest, writes outputs and the lock. */
+  async build(options: BuildOptions = {}): Promise<BuildResult> {
+    const emit: EventListener = options.onEvent ?? (() => {})
+    const started = Date.now()
+    const { loaded, plan } = await this.plan(options)
+    for (const diagnostic of loaded.diagnostics) {
+      if (diagnostic.severity === 'warning') emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}` })
+    }
+    const generating = plan.jobs.filter((item) => item.status === 'generate')
+
+    // Refusals come before any work: no file written, no provider created, no key asked for.
+    const frozen = options.frozen ?? isCI()
+    if (frozen && generating.length > 0) {
+      throw new RefusalError(
+        'FROZEN',
+        `frozen mode: ${generating.length} job${generating.length === 1 ? '' : 's'} would generate ${plan.newImages} new image${plan.newImages === 1 ? '' : 's'}, and nothing may be generated. Build them without --frozen (or with --no-frozen) where that is intended, then commit ${LOCK_NAME} and the outputs.`,
+        generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
+      )
+    }
+    const budget = options.maxImages ?? loaded.manifest?.budget?.maxImagesPerRun
+    if (budget !== undefined && plan.newImages > budget) {
+      throw new RefusalError(
+        'BUDGET',
+        `this run would generate ${plan.newImages} new images (${plan.paidImages} paid), over the budget of ${budget}. Raise --max-images, or build fewer recipes at once (images-edit build <recipe…>).`,
+        generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
+      )
+    }
+    for (const provider of new Set(generating.map((item) => item.job.provider))) this.providers.get(provider)
+
+    emit({
+      type: 'plan',
+      total: plan.jobs.length,
+      fresh: plan.jobs.filter((item) => item.status === 'fresh').length,
+      restore: plan.jobs.filter((item) => item.status === 'restore').length,
+      generate: generating.length,
+      blocked: plan.jobs.filter((item) => item.status === 'blocked').length,
+      newImages: plan.newImages,
+      paidImages: plan.paidImages,
+    })
+
+    await this.store.sweep()
+    const lock = await readLock(this.lockPath)
+    const ledger = await this.readLedger()
+    const nextLock: LockFile = { lockfileVersion: 1, jobs: {} }
+    const ids = new Set(loaded.jobs.map((job) => job.id))
+    const plannedIds = new Set(plan.jobs.map((item) => item.job.id))
+    // Jobs outside this run keep their lock entry; jobs gone from the manifest leave the lock.
+    for (const [id, entry] of Object.entries(lock.jobs)) if (ids.has(id) && !plannedIds.has(id)) nextLock.jobs[id] = entry
+
+    const result: BuildResult = { plan, loaded, done: [], fresh: [], restored: [], failed: [], blocked: [], lockWritten: false, interrupted: false }
+    const signal = options.signal ?? new AbortController().signal
+    try {
+      for (const item of plan.jobs) {
+        if (item.status === 'fresh') {
+          result.fresh.push(item.job.id)
+          nextLock.jobs[item.job.id] = lockEntry(item, item.available)
+          emit({ type: 'job:fresh', id: item.job.id })
+          for (const reason of item.reasons) emit({ type: 'warning', id: item.job.id, message: reason })
+        } else if (item.status === 'blocked') {
+          result.blocked.push({ id: item.job.id, reasons: item.reasons })
+          if (item.locked) nextLock.jobs[item.job.id] = item.locked
+          emit({ type: 'job:blocked', id: item.job.id, reasons: item.reasons })
+        }
+      }
+      for (const item of plan.jobs.filter((entry) => entry.status === 'restore')) {
+        if (signal.aborted) break
+        try {
+          await this.ingest(item)
+          await this.writeOutputs(item, item.available, ledger)
+          nextLock.jobs[item.job.id] = lockEntry(item, item.available)
+          result.restored.push(item.job.id)
+          emit({ type: 'job:restored', id: item.job.id, outputs: item.outputs.filter((output) => output.action === 'write').map((output) => output.path) })
+        } catch (error) {
+          const jobError = { code: ImagesEditError.is(error) ? error.code : 'STORE', message: (error as Error).message }
+          result.failed.push({ id: item.job.id, error: jobError })
+          if (item.locked) nextLock.jobs[item.job.id] = item.locked
+          emit({ type: 'job:failed', id: item.job.id, provider: item.job.provider, error: jobError, elapsedMs: 0 })
+        }
+      }
+
+      const outcomes: Map<string, JobOutcome> = await runJobs(generating, {
+        store: this.store,
+        provider: (id) => this.providers.get(id),
+        concurrency: options.concurrency ?? loaded.concurrency,
+        providerConcurrency: (id) => loaded.manifest?.providers?.[id]?.concurrency,
+        keepGoing: options.keepGoing ?? true,
+        signal,
+        emit,
+        ingest: (item) => this.ingest(item),
+        commit: async (item, images) => {
+          await this.writeOutputs(item, images, ledger)
+          nextLock.jobs[item.job.id] = lockEntry(item, images)
+        },
+      })
+      for (const item of generating) {
+        const outcome = outcomes.get(item.job.id)
+        if (outcome?.ok) result.done.push(item.job.id)
+        else {
+          result.failed.push({ id: item.job.id, error: outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' } })
+          if (item.locked) nextLock.jobs[item.job.id] = item.locked
+        }
+      }
+    } finally {
+      result.interrupted = signal.aborted
+      // Whatever happened, record what is on disk now: finished jobs are never redone.
+      result.lockWritten = await writeLock(this.lockPath, nextLock)
+      await this.writeLedger(ledger)
+      await this.fileIndex.save()
+    }
+    emit({
+      type: 'run:done',
+      done: result.done.length,
+      fresh: result.fresh.length,
+      restored: result.restored.length,
+      failed: result.failed.length,
+      blocked: result.blocked.length,
+      newImages: result.done.reduce((sum, id) => sum + (plan.jobs.find((item) => item.job.id === id)?.newImages ?? 0), 0),
+      elapsedMs: Date.now() - started,
+      interrupted: result.interrupted,
+    })
+    return result
+  }
+
+  /** Per job: up to date, stale (why), missing output, or modified by hand. Reads no image bytes when nothing changed. */
+  async status(options: { only?: readonly string[] } = {}): Promise<{ loaded: LoadedManifest; jobs: JobStatus[] }> {
+    const { loaded, plan } = await this.plan(options)
+    const jobs = plan.jobs.map((item): JobStatus => {
+      const base = { id: item.job.id, recipe: item.job.recipe, outputs: item.job.outputs, provider: item.job.provider, reasons: item.reasons }
+      const edited = item.outputs.some((output) => output.action === 'edited')
+      if (item.status === 'blocked') return { ...base, state: 'blocked' }
+      if (item.status === 'generate') return { ...base, state: 'stale' }
+      if (item.status === 'restore') return { ...base, state: item.locked?.key === item.job.key ? 'missing-output' : 'stale' }
+      if (edited) return { ...base, state: 'modified' }
+      if (item.lockChanges)
+        return { ...base, state: 'stale', reasons: item.reasons.length > 0 ? item.reasons : ['the lock entry is out of date (build to update it, at no cost)'] }
+      return { ...base, state: 'up-to-date' }
+    })
+    return { loaded, jobs }
+  }
+
+  /**
+   * Removes what nothing references: records of keys neither the manifest nor the lock uses,
+   * takes other than the pinned one, objects no kept take names, and output files images-edit
+   * wrote that the lock no longer lists (only when their bytes are still the ones it wrote).
+   */
+  async gc(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+    const loaded = await this.loadValid()
+    const lock = await readLock(this.lockPath)
+    const keep = new Map<string, Set<number> | 'all'>()
+    for (const entry of Object.values(lock.jobs)) keep.set(entry.key, addTake(keep.get(entry.key), entry.take))
+    for (const job of loaded.jobs) if (!keep.has(job.key)) keep.set(job.key, 'all')
+
+    const report: GcReport = { records: [], takes: [], objects: [], outputs: [], bytes: 0 }
+    const referenced = new Set<string>()
+    for (const key of await this.store.listRecords()) {
+      const record = await this.store.getRecord(key)
+      const wanted = keep.get(key)
+      if (!record || !wanted) {
+        report.records.push(key)
+        continue
+      }
+      const kept = record.takes.filter((take) => wanted === 'all' || wanted.has(take.take))
+      for (const take of record.takes) if (!kept.includes(take)) report.takes.push({ key, take: take.take })
+      for (const take of kept) for (const image of take.images) referenced.add(image.sha256)
+      if (!options.dryRun && kept.length !== record.takes.length) {
+        await this.store.putRecord({
+          ...record,
+          takes: kept,
+          selectedTake: kept.some((take) => take.take === record.selectedTake) ? record.selectedTake : (kept.at(-1)?.take ?? 1),
+        })
+      }
+    }
+    for (const entry of Object.values(lock.jobs)) for (const output of entry.outputs) referenced.add(output.sha256)
+    for (const hash of await this.store.listObjects()) {
+      if (referenced.has(hash)) continue
+      report.objects.push(hash)
+    }
+
+    const ledger = await this.readLedger()
+    const lockedPaths = new Set(Object.values(lock.jobs).flatMap((entry) => entry.outputs.map((output) => output.path)))
+    for (const [path, written] of Object.entries(ledger)) {
+      if (lockedPaths.has(path)) continue
+      const lookup = await this.fileIndex.lookup(join(this.root, path))
+      if (!lookup.ok) {
+        if (!options.dryRun) delete ledger[path]
+        continue
+      }
+      // A file someone changed after we wrote it is theirs now.
+      if (lookup.info.sha256 !== written) continue
+      report.outputs.push(path)
+    }
+
+    if (!options.dryRun) {
+      for (const key of report.records) await this.store.deleteRecord(key)
+      for (const hash of report.objects) {
+        const bytes = await readFile(join(this.store.objectsDir, hash.slice(0, 2), hash.slice(2))).catch(() => undefined)
+        report.bytes += bytes?.byteLength ?? 0
+        await this.store.deleteObject(hash)
+      }
+      for (const path of report.outputs) {
+        await rm(join(this.root, path), { force: true })
+        this.fileIndex.forget(join(this.root, path))
+        delete ledger[path]
+      }
+      await this.writeLedger(ledger)
+      await this.store.sweep()
+    }
+    await this.fileIndex.save()
+    return report
+  }
+
+  /** Saves caches. Call when done with the project. */
+  async close(): Promise<void> {
+    await this.fileIndex.save()
+  }
+
+  /** Copies images that exist only as output files (a fresh clone: lock and outputs, no store) into the store. */
+  private async ingest(item: PlannedJob): Promise<void> {
+    for (const image of item.available) {
+      if (await this.store.hasObject(image.sha256)) continue
+      const source = item.locked?.outputs.find((output) => output.sha256 === image.sha256)
+      if (!source) throw new ImagesEditError('STORE', `image ${image.sha256.slice(0, 12)} of ${item.job.id} is neither in the store nor on disk`)
+      const bytes = await readFile(join(this.root, source.path))
+      if (sha256(bytes) !== image.sha256) throw new ImagesEditError('STORE', `${source.path} changed while images-edit was reading it; rerun`)
+      await this.store.putObject(bytes)
+      image.bytes = bytes.byteLength
+    }
+  }
+
+  private async writeOutputs(item: PlannedJob, images: readonly ImageRecord[], ledger: Record<string, string>): Promise<void> {
+    for (const output of item.outputs) {
+      if (output.action === 'edited') continue
+      const image = images[output.index]
+      if (!image) continue
+      const target = join(this.root, output.path)
+      if (output.action === 'keep') continue
+      // Ledger first: should we die between the two writes, the file still has recoverable bytes.
+      ledger[output.path] = image.sha256
+      await this.writeLedger(ledger)
+      if (!(await this.store.copyObjectTo(image.sha256, target))) {
+        throw new ImagesEditError('STORE', `stored image ${image.sha256.slice(0, 12)} for ${output.path} is missing or damaged; rerun to regenerate it`)
+      }
+      this.fileIndex.forget(target)
+    }
+  }
+
+  private async readLedger(): Promise<Record<string, string>> {
+    try {
+      const value = JSON.parse(await readFile(this.ledgerPath, 'utf8')) as unknown
+      return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, string>) : {}
+    } catch {
+      return {}
+    }
+  }
+
+  private async writeLedger(ledger: Record<string, string>): Promise<void> {
+    const sorted = Object.fromEntries(Object.entries(ledger).sort(([a], [b]) => (a < b ? -1 : 1)))
+    await writeFileAtomic(this.ledgerPath, `${JSON.stringify(sorted, null, 1)}\n`)
+  }
+}
+
+function lockEntry(item: PlannedJob, images: readonly ImageRecord[]): LockedJob {
+  const { job } = item
+  return {
+    key: job.key,
+    recipe: job.recipe,
+    provider: job.provider,
+    model: job.model,
+    take: item.take,
+    prompt: job.prompt,
+    params: job.params,
+    ...(job.seed !== undefined ? { seed: job.seed } : {}),
+    refs: job.refs.map(lockedInput),
+    ...(job.mask ? { mask: lockedInput(job.mask) } : {}),
+    outputs: job.outputs.map((path, index) => {
+      const image = images[index] as ImageRecord
+      return { path, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
+    }),
+  }
+}
+
+function lockedInput(input: Job['refs'][number]): { path?: string; url?: string; sha256?: string } {
+  return input.input.kind === 'file' ? { path: input.path ?? input.source, sha256: input.input.sha256 } : { url: input.input.url }
+}
+
+function addTake(current: Set<number> | 'all' | undefined, take: number): Set<number> | 'all' {
+  if (current === 'all') return current
+  const set = current ?? new Set<number>()
+  set.add(take)
+  return set
+}
+
+function checkIds(loaded: LoadedManifest, ids: readonly string[]): void {
+  const known = new Set(loaded.jobs.flatMap((job) => [job.id, job.recipe]))
+  const unknown = ids.filter((id) => !known.has(id))
+  if (unknown.length > 0) {
+    throw new ImagesEditError(
+      'USAGE',
+      `unknown recipe${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}. Recipes: ${[...new Set(loaded.jobs.map((job) => job.recipe))].join(', ')}.`,
+    )
+  }
+}
+
+/** Whether we run in CI (frozen by default there). */
+export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.CI
+  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false'
+}

@@ -1,0 +1,179 @@
+/**
+ * The provider specification: every image-edit service images-edit can call implements
+ * {@link ImageEditProvider}. This file holds types only.
+ *
+ * A provider makes **one API call at a time** and reports what it can do. Retries, concurrency,
+ * rate limits, polling cadence, journaling of task ids, caching and storage live once, in the
+ * runner — never in a provider.
+ */
+
+/** Provider ids known to the manifest. */
+export type ProviderId = 'toapis' | 'aa' | 'openai' | 'local'
+
+/** Aspect ratios a recipe can ask for. `auto` lets the provider follow the first reference. */
+export type Ratio = 'auto' | '1:1' | '3:2' | '2:3' | '4:3' | '3:4' | '5:4' | '4:5' | '16:9' | '9:16' | '2:1' | '1:2' | '21:9' | '9:21'
+
+/** A concrete ratio (anything but `auto`). */
+export type FixedRatio = Exclude<Ratio, 'auto'>
+
+/** Resolution class of the output. */
+export type Resolution = '1k' | '2k' | '4k'
+
+/** Output encodings. */
+export type OutputFormat = 'png' | 'jpeg' | 'webp'
+
+/** Generation quality. */
+export type Quality = 'low' | 'medium' | 'high' | 'auto'
+
+/** Formats accepted for reference images. */
+export type InputFormat = 'png' | 'jpeg' | 'webp'
+
+/** Width and height in pixels. */
+export interface PixelSize {
+  width: number
+  height: number
+}
+
+/**
+ * What a provider and model accept. The manifest rules check every recipe against this before
+ * anything is paid for, so a provider must declare limits it knows rather than fail at submit.
+ */
+export interface ProviderCapabilities {
+  /** Most reference images one request takes. @example 16 */
+  maxRefs: number
+  /** Pixel size for each supported ratio × resolution. A missing entry means "not supported". */
+  sizes: Partial<Record<FixedRatio, Partial<Record<Resolution, PixelSize>>>>
+  /** Whether `ratio: auto` is accepted (the provider picks a size from the first reference). */
+  autoRatio: boolean
+  /** Range of `n` in one request. */
+  n: { min: number; max: number }
+  /** Output formats it can produce. */
+  formats: readonly OutputFormat[]
+  /** Quality levels it accepts. */
+  qualities: readonly Quality[]
+  /** Reference images: accepted formats, byte limit per file, and whether https URLs can be passed through. */
+  refs: { formats: readonly InputFormat[]; maxBytes: number; urls: boolean }
+  /** Mask support: PNG with alpha, byte limit. */
+  mask: { supported: boolean; maxBytes: number }
+  /** How `background: transparent` is treated: honoured, silently downgraded by the service, or rejected. */
+  transparentBackground: 'supported' | 'downgraded' | 'unsupported'
+  /** Optional parameters it honours; a recipe setting another one gets a warning (an error under `--strict`). */
+  parameters: readonly ('compression' | 'background' | 'inputFidelity' | 'moderation')[]
+  /** Whether a call costs money. `local` is free; every hosted service is paid. */
+  paid: boolean
+}
+
+/** One input image, resolved by the engine before the provider sees it. */
+export type InputImage =
+  | {
+      kind: 'file'
+      /** Absolute path on disk. */
+      path: string
+      /** sha256 of the bytes (hex). */
+      sha256: string
+      bytes: number
+      format: InputFormat
+      width: number
+      height: number
+    }
+  | { kind: 'url'; url: string }
+
+/** Everything a provider needs for one edit call. */
+export interface EditRequest {
+  /** The job's cache key; providers may use it as a correlation id, never as an idempotency promise. */
+  jobKey: string
+  model: string
+  prompt: string
+  /** 1..capabilities.maxRefs images, in order. */
+  refs: readonly InputImage[]
+  /** PNG with alpha; alpha 0 marks the area to repaint. Same size as refs[0]. */
+  mask?: InputImage
+  ratio: Ratio
+  resolution: Resolution
+  /** Expected pixel size, or undefined for `ratio: auto`. */
+  size?: PixelSize
+  /** How many images to make in this call. */
+  n: number
+  /**
+   * 0-based position of the first requested image within the job's take. When a job grows from
+   * n = 2 to n = 3 the runner asks for one image with `firstIndex: 2`. Deterministic providers
+   * (local) use it so image k is the same however the take was grown.
+   */
+  firstIndex: number
+  quality: Quality
+  format: OutputFormat
+  compression?: number
+  background?: 'transparent' | 'opaque' | 'auto'
+  inputFidelity?: 'high' | 'low'
+  moderation?: 'low' | 'auto'
+  seed?: string | number
+}
+
+/** One image as returned by a provider, before the runner verifies it. */
+export interface ProducedImage {
+  bytes: Uint8Array
+}
+
+/** The result of one successful edit. */
+export interface EditResult {
+  images: ProducedImage[]
+  /** Provider task id, when the service has one. */
+  taskId?: string
+  /** Usage as reported by the provider (tokens, images, seconds), passed through verbatim. */
+  usage?: Record<string, unknown>
+  revisedPrompt?: string
+  /** Settings the provider could not honour exactly. */
+  warnings: string[]
+}
+
+/** Progress of one job as a provider sees it. */
+export interface ProviderProgress {
+  stage: 'uploading' | 'submitting' | 'submitted' | 'queued' | 'running' | 'downloading'
+  /** 0..100 when the service reports it. */
+  percent?: number
+  taskId?: string
+}
+
+/** What the runner hands a provider for each call. */
+export interface EditContext {
+  /** Aborts the call (Ctrl-C, timeout). Providers pass it to every request. */
+  signal: AbortSignal
+  /** Reports progress for the live view, `--json` events and the dev panel. */
+  onProgress(progress: ProviderProgress): void
+}
+
+/**
+ * An image-edit service.
+ *
+ * Synchronous services (one request returns the images: `local`, `aa`, `openai`) implement
+ * `edit`. Task services (`toapis`: upload, submit, poll, download) additionally implement the
+ * staged methods `submit` / `poll` / `collect`, so the runner can journal the task id the moment
+ * `submit` returns and resume polling after a crash instead of paying again.
+ *
+ * @example
+ * ```ts
+ * const provider: ImageEditProvider = createLocalProvider()
+ * const result = await provider.edit(request, { signal, onProgress: () => {} })
+ * ```
+ */
+export interface ImageEditProvider {
+  readonly id: ProviderId
+  /** Model used when a recipe names none. */
+  readonly defaultModel: string
+  /** What this provider accepts for `model`. */
+  capabilities(model: string): ProviderCapabilities
+  /** Runs one edit end to end. */
+  edit(request: EditRequest, context: EditContext): Promise<EditResult>
+  /** Task services: submits and returns the task id (journaled by the runner before anything else). */
+  submit?(request: EditRequest, context: EditContext): Promise<{ taskId: string }>
+  /** Task services: one status query. */
+  poll?(taskId: string, context: EditContext): Promise<TaskStatus>
+  /** Task services: downloads the finished task's images. */
+  collect?(task: Extract<TaskStatus, { state: 'completed' }>, request: EditRequest, context: EditContext): Promise<EditResult>
+}
+
+/** Normalised state of a provider task. */
+export type TaskStatus =
+  | { state: 'queued' | 'running'; percent?: number }
+  | { state: 'completed'; urls: string[]; usage?: Record<string, unknown>; revisedPrompt?: string }
+  | { state: 'failed'; code: string; message: string; final: boolean }

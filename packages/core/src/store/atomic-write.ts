@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/** Every temporary file images-edit writes carries this marker, so a crashed run's leftovers can be swept. */
+export const TEMP_MARKER = '.images-edit-tmp-'
+
+/**
+ * Writes a file so that a reader sees either the old bytes or the new bytes, never a part:
+ * temporary file in the same folder, fsync, rename over the target, fsync the folder.
+ *
+ * Hand-written instead of `write-file-atomic` because we need our own temporary-file name
+ * (see {@link TEMP_MARKER}) to sweep leftovers of a `kill -9`, and a folder fsync for the rename.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const folder = dirname(path)
+  await mkdir(folder, { recursive: true })
+  const temporary = join(folder, `${TEMP_MARKER}${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`)
+  const handle = await open(temporary, 'wx')
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } catch (error) {
+    await handle.close().catch(() => {})
+    await rm(temporary, { force: true })
+    throw error
+  }
+  await handle.close()
+  try {
+    await rename(temporary, path)
+  } catch (error) {
+    await rm(temporary, { force: true })
+    throw error
+  }
+  await syncFolder(folder)
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  // Makes the rename itself durable. Not every platform can open a folder (Windows); there the
+  // rename is as durable as the OS makes it.
+  let handle: Awaited<ReturnType<typeof open>> | undefined
+  try {
+    handle = await open(folder, 'r')
+    await handle.sync()
+  } catch {
+    // ignore: best effort
+  } finally {
+    await handle?.close().catch(() => {})
+  }
+}
+
+/**
+ * Removes temporary files left by a process that died mid-write (`kill -9`, power loss). A file
+ * whose writer is still alive is left alone unless it is older than `staleAfterMs`.
+ */
+export async function sweepTemporaryFiles(folder: string, staleAfterMs = 3_600_000): Promise<number> {
+  let names: string[]
+  try {
+    names = await readdir(folder)
+  } catch {
+    return 0
+  }
+  let removed = 0
+  for (const name of names) {
+    if (!name.startsWith(TEMP_MARKER)) continue
+    const path = join(folder, name)
+    const writer = Number(name.split('-').at(-2))
+    const info = await stat(path).catch(() => undefined)
+    if (!info) continue
+    if (isAlive(writer) && Date.now() - info.mtimeMs < staleAfterMs) continue
+    await rm(path, { force: true })
+    removed++
+  }
+  return removed
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

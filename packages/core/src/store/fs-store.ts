@@ -1,0 +1,135 @@
+import { access, readdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { canonicalJson, sha256 } from '../hash/content-hash.js'
+import { sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
+import type { JobRecord, ResultStore } from './store.js'
+
+const HEX64 = /^[0-9a-f]{64}$/
+
+/**
+ * The store in `.images-edit/` beside the manifest:
+ *
+ * ```
+ * objects/ab/cdef…     output images by sha256
+ * records/<key>.json   one record per job key, with a checksum of its content
+ * ```
+ *
+ * Objects are written before the records that name them, so a record never points at nothing
+ * after a crash; a damaged object or record is reported as missing and quietly replaced.
+ */
+export class FileSystemStore implements ResultStore {
+  readonly objectsDir: string
+  readonly recordsDir: string
+
+  constructor(readonly dir: string) {
+    this.objectsDir = join(dir, 'objects')
+    this.recordsDir = join(dir, 'records')
+  }
+
+  private objectPath(hash: string): string {
+    if (!HEX64.test(hash)) throw new TypeError(`not a sha256: ${hash}`)
+    return join(this.objectsDir, hash.slice(0, 2), hash.slice(2))
+  }
+
+  private recordPath(key: string): string {
+    if (!HEX64.test(key)) throw new TypeError(`not a job key: ${key}`)
+    return join(this.recordsDir, `${key}.json`)
+  }
+
+  async hasObject(hash: string): Promise<boolean> {
+    try {
+      await access(this.objectPath(hash))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  async getObject(hash: string): Promise<Uint8Array | undefined> {
+    let bytes: Buffer
+    try {
+      bytes = await readFile(this.objectPath(hash))
+    } catch {
+      return undefined
+    }
+    if (sha256(bytes) !== hash) {
+      await rm(this.objectPath(hash), { force: true })
+      return undefined
+    }
+    return bytes
+  }
+
+  async putObject(bytes: Uint8Array): Promise<string> {
+    const hash = sha256(bytes)
+    if (!(await this.hasObject(hash))) await writeFileAtomic(this.objectPath(hash), bytes)
+    return hash
+  }
+
+  /** Copies an object to a path atomically, verifying it first. False when the object is missing or damaged. */
+  async copyObjectTo(hash: string, target: string): Promise<boolean> {
+    const bytes = await this.getObject(hash)
+    if (!bytes) return false
+    await writeFileAtomic(target, bytes)
+    return true
+  }
+
+  async deleteObject(hash: string): Promise<void> {
+    await rm(this.objectPath(hash), { force: true })
+  }
+
+  async listObjects(): Promise<string[]> {
+    const result: string[] = []
+    for (const prefix of await readdir(this.objectsDir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue
+      for (const rest of await readdir(join(this.objectsDir, prefix)).catch(() => [] as string[])) {
+        if (HEX64.test(prefix + rest)) result.push(prefix + rest)
+      }
+    }
+    return result.sort()
+  }
+
+  async getRecord(key: string): Promise<JobRecord | undefined> {
+    let text: string
+    try {
+      text = await readFile(this.recordPath(key), 'utf8')
+    } catch {
+      return undefined
+    }
+    try {
+      const { checksum, ...record } = JSON.parse(text) as JobRecord & { checksum?: string }
+      if (checksum !== sha256(canonicalJson(record)) || record.version !== 1 || record.key !== key || !Array.isArray(record.takes)) {
+        return undefined
+      }
+      return record
+    } catch {
+      return undefined
+    }
+  }
+
+  async putRecord(record: JobRecord): Promise<void> {
+    const checksum = sha256(canonicalJson(record))
+    await writeFileAtomic(this.recordPath(record.key), `${JSON.stringify({ ...record, checksum }, null, 2)}\n`)
+  }
+
+  async deleteRecord(key: string): Promise<void> {
+    await rm(this.recordPath(key), { force: true })
+  }
+
+  async listRecords(): Promise<string[]> {
+    const names = await readdir(this.recordsDir).catch(() => [] as string[])
+    return names
+      .filter((name) => name.endsWith('.json') && HEX64.test(name.slice(0, -5)))
+      .map((name) => name.slice(0, -5))
+      .sort()
+  }
+
+  /** Removes temporary files left by a crashed writer anywhere in the store. */
+  async sweep(): Promise<number> {
+    let removed = await sweepTemporaryFiles(this.dir)
+    removed += await sweepTemporaryFiles(this.recordsDir)
+    for (const prefix of await readdir(this.objectsDir).catch(() => [] as string[])) {
+      removed += await sweepTemporaryFiles(join(this.objectsDir, prefix))
+    }
+    return removed
+  }
+}
