@@ -100,7 +100,9 @@ export function createLiveReporter(output: Output): Reporter {
   let generating = 0
   const started = Date.now()
   let frame = 0
+  let planned = false
   const draw = () => {
+    if (!planned) return
     frame = (frame + 1) % SPINNER.length
     const lines: string[] = []
     for (const job of active.values()) {
@@ -130,6 +132,7 @@ export function createLiveReporter(output: Output): Reporter {
     event(event) {
       switch (event.type) {
         case 'plan':
+          planned = true
           total = event.total
           cached = event.fresh + event.restore
           generating = event.generate

@@ -1,0 +1,90 @@
+import { stat, utimes, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { makeImage, tempDir } from '../../../../test/helpers.js'
+import { sha256 } from './content-hash.js'
+import { FileIndex } from './file-index.js'
+
+const past = new Date(Date.now() - 60_000)
+
+describe('FileIndex (stat cache)', () => {
+  const cleanups: (() => Promise<void>)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup()
+  })
+
+  it('hashes once, then answers from the persisted cache without reading bytes', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const bytes = await makeImage({ width: 30, height: 20 })
+    const file = join(dir, 'a.png')
+    await writeFile(file, bytes)
+    await utimes(file, past, past)
+    const cachePath = join(dir, 'cache.json')
+
+    const first = new FileIndex(dir, cachePath)
+    await first.load()
+    const lookup = await first.lookup(file, { image: true })
+    expect(lookup).toMatchObject({ ok: true, info: { sha256: sha256(bytes), size: bytes.length, image: { format: 'png', width: 30, height: 20, hasAlpha: false } } })
+    expect(first.hashed).toBe(1)
+    await first.save()
+
+    const second = new FileIndex(dir, cachePath)
+    await second.load()
+    expect(await second.lookup(file, { image: true })).toEqual(lookup)
+    expect(second.hashed).toBe(0)
+  })
+
+  it('sees a same-size rewrite within the same second (mtime nanoseconds and ctime differ)', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const file = join(dir, 'a.bin')
+    await writeFile(file, 'aaaa')
+    await utimes(file, past, past)
+    const index = new FileIndex(dir, join(dir, 'cache.json'))
+    const before = await index.lookup(file)
+    await index.save()
+    const { mtime } = await stat(file)
+    await writeFile(file, 'bbbb')
+    await utimes(file, mtime, mtime)
+    const again = new FileIndex(dir, join(dir, 'cache.json'))
+    await again.load()
+    const after = await again.lookup(file)
+    expect(after.ok && after.info.sha256).toBe(sha256('bbbb'))
+    expect(before.ok && before.info.sha256).toBe(sha256('aaaa'))
+  })
+
+  it('does not trust an entry hashed while the file was racily new (git racy-clean guard)', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const file = join(dir, 'fresh.bin')
+    await writeFile(file, 'just written')
+    const index = new FileIndex(dir, join(dir, 'cache.json'))
+    await index.lookup(file)
+    await index.save()
+    const again = new FileIndex(dir, join(dir, 'cache.json'))
+    await again.load()
+    await again.lookup(file)
+    expect(again.hashed).toBe(1)
+  })
+
+  it('reports missing files, folders and non-images without throwing', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    await writeFile(join(dir, 'fake.png'), 'not an image')
+    const index = new FileIndex(dir, undefined)
+    expect(await index.lookup(join(dir, 'nope.png'))).toMatchObject({ ok: false, reason: 'missing' })
+    expect(await index.lookup(dir)).toMatchObject({ ok: false, reason: 'not-a-file' })
+    expect(await index.lookup(join(dir, 'fake.png'), { image: true })).toMatchObject({ ok: true, info: { image: { format: 'unknown' } } })
+  })
+
+  it('treats a damaged cache file as empty', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    await writeFile(join(dir, 'cache.json'), '{"version":1,"entries":')
+    await writeFile(join(dir, 'a.bin'), 'x')
+    const index = new FileIndex(dir, join(dir, 'cache.json'))
+    await index.load()
+    expect(await index.lookup(join(dir, 'a.bin'))).toMatchObject({ ok: true, info: { sha256: sha256('x') } })
+  })
+})

@@ -1,0 +1,69 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { tempDir } from '../../../../test/helpers.js'
+import { sha256 } from '../hash/content-hash.js'
+import { sweepTemporaryFiles, TEMP_MARKER, writeFileAtomic } from './atomic-write.js'
+import { FileSystemStore } from './fs-store.js'
+import type { JobRecord } from './store.js'
+
+const key = 'f'.repeat(64)
+const record: JobRecord = {
+  version: 1,
+  key,
+  provider: 'local',
+  model: 'local-v1',
+  selectedTake: 1,
+  takes: [{ take: 1, images: [{ sha256: 'a'.repeat(64), width: 1, height: 1, format: 'png', bytes: 1 }], runs: [] }],
+}
+
+describe('FileSystemStore', () => {
+  const cleanups: (() => Promise<void>)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup()
+  })
+
+  it('stores objects by content hash and verifies them before serving', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const store = new FileSystemStore(dir)
+    const hash = await store.putObject(Buffer.from('hello'))
+    expect(hash).toBe(sha256('hello'))
+    expect(Buffer.from((await store.getObject(hash)) ?? [])).toEqual(Buffer.from('hello'))
+    expect(await store.listObjects()).toEqual([hash])
+
+    await writeFile(join(dir, 'objects', hash.slice(0, 2), hash.slice(2)), 'hellp')
+    expect(await store.getObject(hash)).toBeUndefined()
+    expect(await store.hasObject(hash)).toBe(false)
+  })
+
+  it('round-trips records and treats a damaged or tampered record as missing', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const store = new FileSystemStore(dir)
+    await store.putRecord(record)
+    expect(await store.getRecord(key)).toEqual(record)
+    expect(await store.listRecords()).toEqual([key])
+
+    const path = join(dir, 'records', `${key}.json`)
+    const text = await readFile(path, 'utf8')
+    await writeFile(path, text.slice(0, text.length / 2))
+    expect(await store.getRecord(key)).toBeUndefined()
+    await writeFile(path, text.replace('"width": 1', '"width": 2'))
+    expect(await store.getRecord(key)).toBeUndefined()
+  })
+
+  it('writes atomically and sweeps temporary files of dead writers only', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    await writeFileAtomic(join(dir, 'sub', 'file.txt'), 'content')
+    expect(await readFile(join(dir, 'sub', 'file.txt'), 'utf8')).toBe('content')
+    expect((await readdir(join(dir, 'sub'))).filter((name) => name.startsWith(TEMP_MARKER))).toEqual([])
+
+    // pid 2^22+1 is above Linux's pid_max default: certainly not alive.
+    await writeFile(join(dir, `${TEMP_MARKER}x.json-4194305-abcd`), 'partial')
+    await writeFile(join(dir, `${TEMP_MARKER}y.json-${process.pid}-abcd`), 'in progress')
+    expect(await sweepTemporaryFiles(dir)).toBe(1)
+    expect((await readdir(dir)).sort()).toEqual([`${TEMP_MARKER}y.json-${process.pid}-abcd`, 'sub'])
+  })
+})
