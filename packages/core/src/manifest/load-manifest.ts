@@ -68,7 +68,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const { source } = parsed
   const diagnostics = [...parsed.diagnostics]
   const empty = { file: absolute, root, outDir: join(root, DEFAULT_OUT), concurrency: DEFAULT_CONCURRENCY, jobs: [], source }
-  if (parsed.value === undefined) return { ...empty, diagnostics }
+  if (parsed.value === undefined) return { ...empty, diagnostics: sortDiagnostics(diagnostics) }
   if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
     diagnostics.push(source.diagnostic('error', 'schema/type', [], 'the manifest must be a map with `version` and `recipes`', 'Start from `images-edit init`.'))
     return { ...empty, diagnostics }
@@ -81,13 +81,18 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   // missing file. A problem outside `recipes` leaves nothing sound to expand.
   const brokenRecipes = new Set<string>()
   let sound = true
-  for (const problem of validateSchemaPaths(parsed.value, schemaProblems, source)) {
-    if (problem === undefined) sound = false
-    else brokenRecipes.add(problem)
-  }
-  if (!sound || !manifest.recipes || typeof manifest.recipes !== 'object') return { ...empty, manifest, diagnostics }
+  const owners = validateSchemaPaths(parsed.value, schemaProblems, source)
+  schemaProblems.forEach((problem, index) => {
+    // An unknown field is ignored by expansion, so the recipe's other problems can still be found.
+    if (problem.rule === 'schema/unknown-field') return
+    const owner = owners[index]
+    if (owner === undefined) sound = false
+    else brokenRecipes.add(owner)
+  })
+  if (!sound || !manifest.recipes || typeof manifest.recipes !== 'object') return { ...empty, manifest, diagnostics: sortDiagnostics(dedupe(diagnostics)) }
 
-  const outDir = resolve(root, manifest.out ?? DEFAULT_OUT)
+  // Backslashes separate folders in `out` as they do in names, so outputs and `outDir` agree.
+  const outDir = resolve(root, (manifest.out ?? DEFAULT_OUT).split('\\').join('/'))
   const context: ExpandContext = {
     manifest,
     root,
@@ -106,7 +111,8 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   await Promise.all(
     drafts.map(async (draft) => {
       const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root })
-      if (ok) jobs.push(finishJob(draft, context))
+      const job = ok && !draft.broken ? finishJob(draft, context) : undefined
+      if (job) jobs.push(job)
     }),
   )
   jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -157,9 +163,8 @@ function validateSchemaPaths(value: object, problems: Diagnostic[], source: Mani
 }
 
 function offsetOf(source: ManifestSource, line: number, column: number): number {
-  let offset = 0
-  for (let index = 0; index < line - 1; index++) offset += (source.lines[index]?.length ?? 0) + 1
-  return offset + column - 1
+  // From the line starts, not the line lengths: a line may end in \r\n (two characters).
+  return (source.lineCounter.lineStarts[line - 1] ?? 0) + column - 1
 }
 
 /** Where a recipe's effective parameter was set: the recipe, `defaults`, or nowhere (built-in). */
@@ -255,8 +260,8 @@ async function expandRecipe(recipeId: string, recipe: Recipe, context: ExpandCon
     })
     const mask = recipe.mask === undefined ? undefined : substitute(recipe.mask, tokens, context.vars, KNOWN_TOKENS)
     if (mask) report([...recipePath, 'mask'], mask.problems, 'a mask path')
-    if (prompt.problems.length + refs.reduce((sum, ref) => sum + ref.problems.length, 0) + (mask?.problems.length ?? 0) > 0) {
-      // Reported once per recipe; later fan-out files would repeat the same problem.
+    if (refs.reduce((sum, ref) => sum + ref.problems.length, 0) + (mask?.problems.length ?? 0) > 0) {
+      // Inputs with unresolved tokens cannot be checked; reported once per recipe.
       return drafts
     }
     const id = match === undefined ? recipeId : `${recipeId}/${globBase && match.startsWith(`${globBase}/`) ? match.slice(globBase.length + 1) : match}`
@@ -277,6 +282,8 @@ async function expandRecipe(recipeId: string, recipe: Recipe, context: ExpandCon
       where: (field) => whereSet(manifest, recipeId, field),
       capabilities: capabilitiesOf(provider, model),
       resolvedRefs: [],
+      // A bad prompt still lets the rules check the recipe's inputs and parameters.
+      broken: prompt.problems.length > 0,
     })
   }
   return drafts
@@ -301,7 +308,8 @@ function staticBase(pattern: string): string {
 
 const EXTENSIONS = { png: 'png', jpeg: 'jpg', webp: 'webp' } as const
 
-function finishJob(draft: JobDraft, context: ExpandContext): Job {
+/** The finished job, or undefined when its output name has a token error (reported here). */
+function finishJob(draft: JobDraft, context: ExpandContext): Job | undefined {
   const refs: JobInput[] = draft.resolvedRefs
   const key = computeJobKey({
     provider: draft.provider,
@@ -315,9 +323,11 @@ function finishJob(draft: JobDraft, context: ExpandContext): Job {
   const recipe = context.manifest.recipes[draft.recipe] as Recipe
   const pattern = recipe.name ?? defaultName(draft)
   const outputs: string[] = []
+  let badName = false
   for (let index = 1; index <= draft.n; index++) {
     const tokens: TokenValues = { ...draft.nameTokens, index: String(index), ext: EXTENSIONS[draft.params.format], hash: key.slice(0, 10) }
     const name = substitute(pattern, tokens, context.vars, KNOWN_TOKENS)
+    if (name.problems.length > 0) badName = true
     if (name.problems.length > 0 && index === 1) {
       for (const problem of name.problems) {
         context.diagnostics.push(
@@ -335,6 +345,7 @@ function finishJob(draft: JobDraft, context: ExpandContext): Job {
     const normalized = posix.normalize(name.value.split('\\').join('/')).replace(/^(\.\/)+/, '')
     outputs.push(posix.join(posix.relative(context.root.split('\\').join('/'), context.outDir.split('\\').join('/')) || '.', normalized))
   }
+  if (badName) return undefined
   const size = draft.params.ratio === 'auto' ? undefined : draft.capabilities.sizes[draft.params.ratio]?.[draft.params.resolution]
   return {
     id: draft.id,

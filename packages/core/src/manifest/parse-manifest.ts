@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument } from 'yaml'
+import { type Document, isCollection, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import type { Diagnostic } from '../diagnostics.js'
 import { ManifestSource } from './source.js'
 
@@ -8,19 +8,22 @@ export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 /** Layer 1: YAML syntax. Returns the document (even when it has errors, for locating) and the plain value. */
 export function parseManifestText(file: string, raw: string | Uint8Array): { source: ManifestSource; value: unknown; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = []
-  const lineCounter = new LineCounter()
   const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw)
 
-  const encodingProblem = detectEncodingProblem(bytes)
+  const encodingProblem = bytes.length > MAX_MANIFEST_BYTES ? undefined : detectEncodingProblem(bytes)
   if (encodingProblem || bytes.length > MAX_MANIFEST_BYTES) {
-    const source = new ManifestSource(file, '', undefined, lineCounter)
+    // Locate the first bad byte: the text before it is valid UTF-8, so its offset is exact.
+    const text = encodingProblem && encodingProblem.offset > 0 ? bytes.toString('utf8') : ''
+    const lineCounter = lineCounterOf(text)
+    const offset = encodingProblem && text ? bytes.subarray(0, encodingProblem.offset).toString('utf8').length : 0
+    const source = new ManifestSource(file, text, undefined, lineCounter)
     diagnostics.push(
       source.at(
         'error',
         encodingProblem ? 'yaml/encoding' : 'yaml/too-large',
-        0,
+        offset,
         1,
-        encodingProblem ?? `the manifest is ${bytes.length} bytes; the limit is ${MAX_MANIFEST_BYTES}`,
+        encodingProblem?.message ?? `the manifest is ${bytes.length} bytes; the limit is ${MAX_MANIFEST_BYTES}`,
         encodingProblem ? 'Save the file as UTF-8.' : 'Split the recipes or move long text out of the manifest.',
       ),
     )
@@ -29,15 +32,17 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
 
   let text = bytes.toString('utf8')
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  // Lines are counted from the text, not by the parser: after a syntax error yaml's own line
+  // counter can miss newlines (e.g. inside a block scalar), shifting every later position.
+  const lineCounter = lineCounterOf(text)
   const document = parseDocument(text, {
-    lineCounter,
     prettyErrors: false,
     uniqueKeys: true,
     strict: true,
   })
   const source = new ManifestSource(file, text, document, lineCounter)
   for (const error of document.errors) {
-    const [start, end] = error.pos
+    const [start, end] = errorSpan(document, text, error.code, error.message, error.pos)
     diagnostics.push(source.at('error', `yaml/${error.code.toLowerCase()}`, start, end - start, error.message, yamlHint(error.code)))
   }
   for (const warning of document.warnings) {
@@ -57,14 +62,71 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
   return { source, value, diagnostics }
 }
 
-function detectEncodingProblem(bytes: Buffer): string | undefined {
+/** Line starts of `text`, breaking lines where {@link ManifestSource} does (\r\n, \n, \r). */
+function lineCounterOf(text: string): LineCounter {
+  const lineCounter = new LineCounter()
+  lineCounter.addNewLine(0)
+  for (const match of text.matchAll(/\r\n|\n|\r/g)) lineCounter.addNewLine(match.index + match[0].length)
+  return lineCounter
+}
+
+/** What is wrong with the bytes, and the byte offset where it starts. */
+function detectEncodingProblem(bytes: Buffer): { message: string; offset: number } | undefined {
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-    return 'the manifest is UTF-16; images-edit reads UTF-8 only'
+    return { message: 'the manifest is UTF-16; images-edit reads UTF-8 only', offset: 0 }
   }
-  if (bytes.includes(0)) return 'the manifest contains NUL bytes; is it a binary file?'
+  const nul = bytes.indexOf(0)
+  if (nul >= 0) return { message: 'the manifest contains NUL bytes; is it a binary file?', offset: nul }
   // Invalid UTF-8 becomes U+FFFD when decoded; re-encoding then changes the bytes.
-  if (!Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes)) return 'the manifest is not valid UTF-8'
+  if (!Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes)) {
+    const offset = firstInvalidUtf8(bytes)
+    return { message: `the manifest is not valid UTF-8 (byte 0x${(bytes[offset] ?? 0).toString(16).toUpperCase().padStart(2, '0')})`, offset }
+  }
   return undefined
+}
+
+/** Byte offset of the first sequence that is not well-formed UTF-8. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  let index = 0
+  while (index < bytes.length) {
+    const byte = bytes[index] ?? 0
+    const length = byte < 0x80 ? 1 : byte >= 0xc2 && byte <= 0xdf ? 2 : byte >= 0xe0 && byte <= 0xef ? 3 : byte >= 0xf0 && byte <= 0xf4 ? 4 : 0
+    if (length === 0 || index + length > bytes.length) return index
+    try {
+      decoder.decode(bytes.subarray(index, index + length))
+    } catch {
+      return index
+    }
+    index += length
+  }
+  return index
+}
+
+/**
+ * Where a YAML error is shown. An unclosed quote or bracket is reported by yaml where the file
+ * ends; point at where it opens instead. A bad indent is shown at the item, not the line start.
+ */
+function errorSpan(document: Document.Parsed, text: string, code: string, message: string, [start, end]: [number, number]): [number, number] {
+  const unclosedQuote = code === 'MISSING_CHAR' && /quote/i.test(message)
+  const unclosedFlow = /^Flow (sequence|mapping)|end with a [\]}]/i.test(message)
+  if (unclosedQuote || unclosedFlow) {
+    let opener: [number, number] | undefined
+    visit(document, {
+      Node(_, node) {
+        const quoted = unclosedQuote && isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')
+        const flow = unclosedFlow && isCollection(node) && node.flow === true
+        if ((quoted || flow) && node.range && node.range[1] === start && !opener) opener = [node.range[0], node.range[0] + 1]
+      },
+    })
+    if (opener) return opener
+  }
+  if (code === 'BAD_INDENT') {
+    const lineStart = text.lastIndexOf('\n', start - 1) + 1
+    const indent = /^[ ]*/.exec(text.slice(lineStart))?.[0].length ?? 0
+    if (start < lineStart + indent) return [lineStart + indent, lineStart + indent + 1]
+  }
+  return [start, end]
 }
 
 function yamlHint(code: string): string {
@@ -79,7 +141,7 @@ function yamlHint(code: string): string {
       return 'Check the indentation and quoting on this line; quote values that contain ": " or start with "{", "[", "*", "&".'
     case 'BLOCK_AS_IMPLICIT_KEY':
     case 'MULTILINE_IMPLICIT_KEY':
-      return 'A key must fit on one line; check for a missing ":" or an unclosed quote above.'
+      return 'Quote a value that contains ": " (e.g. prompt: "Make it: red"); otherwise check for a missing ":" or an unclosed quote above.'
     default:
       return 'Fix the YAML syntax here; a YAML linter or your editor can show the exact token.'
   }

@@ -29,6 +29,8 @@ export interface JobDraft {
   /** Where an effective parameter was set (recipe, defaults, or the recipe itself when built in). */
   where(field: keyof RecipeParameters): DocPath
   capabilities: ProviderCapabilities
+  /** Already has an error of its own (a bad prompt token): checked, but never becomes a job. */
+  broken: boolean
   /** Filled by {@link checkJob}. */
   resolvedRefs: JobInput[]
   resolvedMask?: JobInput
@@ -48,10 +50,14 @@ const MB = 1024 * 1024
  * pushes located diagnostics; the job is usable when none of them is an error.
  */
 export async function checkJob(draft: JobDraft, context: RuleContext): Promise<boolean> {
-  const before = context.diagnostics.filter((item) => item.severity === 'error').length
-  checkCapabilities(draft, context)
-  await checkInputs(draft, context)
-  return context.diagnostics.filter((item) => item.severity === 'error').length === before
+  // Jobs are checked concurrently: count only this job's own problems, not those another job
+  // pushes to the shared list while this one awaits its files.
+  const own: Diagnostic[] = []
+  const local: RuleContext = { ...context, diagnostics: own }
+  checkCapabilities(draft, local)
+  await checkInputs(draft, local)
+  context.diagnostics.push(...own)
+  return !own.some((item) => item.severity === 'error')
 }
 
 function checkCapabilities(draft: JobDraft, { source, diagnostics }: RuleContext): void {

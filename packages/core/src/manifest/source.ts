@@ -38,7 +38,9 @@ export class ManifestSource {
 
   /** Builds a diagnostic at a byte offset of the text. */
   at(severity: Severity, rule: string, offset: number, length: number, message: string, hint?: string): Diagnostic {
-    const position = this.lineCounter.linePos(Math.min(offset, this.text.length))
+    const found = this.lineCounter.linePos(Math.min(offset, this.text.length))
+    // A line counter that saw no text (line 0) still points at the start of the file: 1:1.
+    const position = found.line > 0 ? found : { line: 1, col: 1 }
     const sourceLine = this.lines[position.line - 1]
     return {
       severity,

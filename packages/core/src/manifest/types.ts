@@ -40,10 +40,20 @@ export interface Recipe extends RecipeParameters {
 
 /** Per-provider settings. */
 export interface ProviderSettings {
+  /** API base URL. Overridden by `IMAGES_EDIT_<PROVIDER>_BASE_URL`. */
   baseUrl?: string
+  /** Name of the environment variable holding the key. @default e.g. 'TOAPIS_API_KEY' */
   apiKeyEnv?: string
+  /** Tasks in flight on this provider. @default the global concurrency */
   concurrency?: number
+  /** Paid requests per minute. */
   requestsPerMinute?: number
+  /** First poll this long after submit. @default 5000 */
+  pollIntervalMs?: number
+  /** Per-request inactivity timeout. */
+  timeoutMs?: number
+  /** Stop polling a task after this long. @default 900000 */
+  taskTimeoutMs?: number
 }
 
 /** The whole manifest, as validated by the JSON Schema. */

@@ -25,8 +25,10 @@ export function validateSchema(value: unknown, source: ManifestSource): Diagnost
   const diagnostics: Diagnostic[] = []
   const seen = new Set<string>()
   for (const error of validate.errors ?? []) {
-    // `if`/`anyOf` wrappers repeat what their branches say.
+    // `if`/`anyOf` wrappers repeat what their branches say; a `propertyNames` error is reported
+    // once, at the bad key, rather than also by its inner keyword at the parent map.
     if (error.keyword === 'if' || error.keyword === '$ref') continue
+    if (error.schemaPath.includes('/propertyNames/')) continue
     const diagnostic = describe(error, source)
     const id = `${diagnostic.line}:${diagnostic.column}:${diagnostic.message}`
     if (seen.has(id)) continue
@@ -88,7 +90,7 @@ function describe(error: ErrorObject, source: ManifestSource): Diagnostic {
         'schema/const',
         path,
         `${name} must be ${JSON.stringify(params.allowedValue)}; got ${JSON.stringify(error.data)}`,
-        path[0] === 'version' ? 'This images-edit reads manifest version 1; write `version: 1`.' : undefined,
+        path[0] === 'version' ? 'This images-edit reads manifest version 1; write `version: 1`.' : `Write ${JSON.stringify(params.allowedValue)}.`,
       )
     case 'type':
       return source.diagnostic(
@@ -96,7 +98,7 @@ function describe(error: ErrorObject, source: ManifestSource): Diagnostic {
         'schema/type',
         path,
         `${name} must be ${String(params.type).replace(',', ' or ')}; got ${describeType(error.data)}`,
-        typeHint(path, String(params.type)),
+        typeHint(path, String(params.type), error.data),
       )
     case 'minimum':
     case 'maximum':
@@ -140,7 +142,7 @@ function describe(error: ErrorObject, source: ManifestSource): Diagnostic {
         'schema/minProperties',
         path,
         `${name} is empty`,
-        path.at(-1) === 'recipes' ? 'Add at least one recipe (see `images-edit init` for a starter).' : undefined,
+        path.at(-1) === 'recipes' ? 'Add at least one recipe (see `images-edit init` for a starter).' : 'Add an entry or remove the field.',
         { target: 'key' },
       )
     case 'pattern':
@@ -165,7 +167,13 @@ function describe(error: ErrorObject, source: ManifestSource): Diagnostic {
       )
     }
     default:
-      return source.diagnostic('error', `schema/${error.keyword}`, path, `${name} ${error.message ?? 'is invalid'}`)
+      return source.diagnostic(
+        'error',
+        `schema/${error.keyword}`,
+        path,
+        `${name} ${error.message ?? 'is invalid'}`,
+        'Check this value against the manifest reference.',
+      )
   }
 }
 
@@ -184,16 +192,19 @@ function requiredHint(field: string): string {
   }
 }
 
-function typeHint(path: DocPath, type: string): string | undefined {
+function typeHint(path: DocPath, type: string, data: unknown): string {
   if (path.at(-1) === 'refs') return 'Write refs as a list: `refs: [a.png, b.jpg]`.'
+  if (type === 'object' && path.at(-2) === 'recipes') return 'Indent the recipe fields under its id: at least `prompt:` and `refs:`.'
+  if (data === null) return 'Write a value after the colon, or remove the field.'
+  if (type === 'integer' || type === 'number') return 'Write a number without quotes, e.g. `n: 2`.'
   if (type.includes('string') && typeof path.at(-1) === 'string') return 'Quote the value if YAML reads it as something else (e.g. "1:1", "yes").'
-  return undefined
+  return `Write a value of type ${type.replace(',', ' or ')}.`
 }
 
-function patternHint(path: DocPath): string | undefined {
+function patternHint(path: DocPath): string {
   if (path.at(-1) === 'baseUrl') return 'Use a full URL starting with https:// (or http:// for a local gateway).'
   if (path.at(-1) === 'apiKeyEnv') return 'Give the name of an environment variable, e.g. TOAPIS_API_KEY — never the key itself.'
-  return undefined
+  return 'Change the value to match the pattern.'
 }
 
 function describeType(value: unknown): string {
@@ -203,13 +214,13 @@ function describeType(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`
 }
 
-function closestValue(value: unknown, allowed: unknown[]): string | undefined {
+function closestValue(value: unknown, allowed: unknown[]): string {
   if (typeof value === 'number' && allowed.includes(`${value}k`)) return `Write "${value}k".`
   const guess = typeof value === 'string' ? closest(value, allowed.map(String)) : undefined
   if (typeof value === 'string' && /^\d+:\d+$/.test(value)) {
     return `${value} is not a supported ratio; pick the closest of ${allowed.map(String).join(', ')}.`
   }
-  return guess ? `Did you mean ${JSON.stringify(guess)}?` : undefined
+  return guess ? `Did you mean ${JSON.stringify(guess)}?` : `Use one of: ${allowed.map(String).join(', ')}.`
 }
 
 /** The candidate closest to `word` by edit distance, if it is reasonably close. */
