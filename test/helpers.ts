@@ -58,7 +58,9 @@ export async function makeMask(width: number, height: number): Promise<Buffer> {
       pixels[offset + 3] = x < width / 2 ? 0 : 255
     }
   }
-  return sharp(pixels, { raw: { width, height, channels: 4 } }).png().toBuffer()
+  return sharp(pixels, { raw: { width, height, channels: 4 } })
+    .png()
+    .toBuffer()
 }
 
 /** Result of running the CLI. */
@@ -81,13 +83,18 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
     else env[key] = value
   }
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [cliBin, ...args], { cwd: options.cwd, env, timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') {
-        reject(new Error(`images-edit ${args.join(' ')} did not finish: ${error.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`))
-        return
-      }
-      resolve({ code: error ? (error.code as number) : 0, stdout, stderr })
-    })
+    execFile(
+      process.execPath,
+      [cliBin, ...args],
+      { cwd: options.cwd, env, timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(new Error(`images-edit ${args.join(' ')} did not finish: ${error.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`))
+          return
+        }
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr })
+      },
+    )
   })
 }
 
@@ -199,6 +206,8 @@ export interface RunningCli {
   /** Resolves once stdout matches `pattern`; rejects when the process exits first or after `timeoutMs`. */
   waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<void>
   kill(signal: NodeJS.Signals): void
+  /** Closes our end of the stdout pipe, as `| head -1` does: the process's next writes fail with EPIPE. */
+  closeStdout(): void
 }
 
 /** Starts the CLI and collects its output; see {@link RunningCli}. */
@@ -229,6 +238,9 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
     exited,
     kill: (signal) => {
       child.kill(signal)
+    },
+    closeStdout: () => {
+      child.stdout.destroy()
     },
     waitForStdout(pattern, timeoutMs = 30_000) {
       return new Promise<void>((resolve, reject) => {

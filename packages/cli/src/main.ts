@@ -77,6 +77,11 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     errStream.write(`images-edit: ${(error as Error).message}\nRun \`images-edit --help\` for usage.\n`)
     return EXIT.usage
   }
+  // `images-edit build --json | head -1`: the reader going away must not crash the run mid-way.
+  const ignoreClosedPipe = (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error
+  }
+  outStream.on?.('error', ignoreClosedPipe)
   const colorEnabled =
     !values['no-color'] && !('NO_COLOR' in env && env.NO_COLOR !== '') && (Boolean(outStream.isTTY) || ('FORCE_COLOR' in env && env.FORCE_COLOR !== '0'))
   const output: Output = {
@@ -310,6 +315,7 @@ async function build(
     `${result.restored.length} restored`,
     result.failed.length ? c.red(`${result.failed.length} failed`) : '0 failed',
     ...(result.blocked.length ? [c.yellow(`${result.blocked.length} blocked`)] : []),
+    ...(result.notStarted.length ? [c.yellow(`${result.notStarted.length} interrupted`)] : []),
   ]
   output.out.write(`${parts.join(', ')} · outputs in ${out}/${result.lockWritten ? ` · ${relative(process.cwd(), project.lockPath)} updated` : ''}\n`)
   if (result.failed.length > 0) {
@@ -318,7 +324,14 @@ async function build(
     )
   }
   if (result.interrupted) {
-    output.err.write('interrupted: finished results are saved and recorded in the lock. Rerun `images-edit build` to collect the rest.\n')
+    const inFlight = await project.journal.list()
+    output.err.write('interrupted: finished results are saved and recorded in the lock.\n')
+    if (inFlight.length > 0) {
+      output.err.write(`${inFlight.length} paid task${inFlight.length === 1 ? ' is' : 's are'} still in flight and journaled (not paid again on rerun):\n`)
+      for (const entry of inFlight)
+        output.err.write(`  ${entry.provider} task ${entry.taskId} (${entry.count} image${entry.count === 1 ? '' : 's'}, submitted ${entry.submittedAt})\n`)
+    }
+    output.err.write('Rerun `images-edit build` to collect the rest.\n')
   }
   return exitOf(result)
 }

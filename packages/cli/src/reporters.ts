@@ -56,14 +56,17 @@ export function createPlainReporter(output: Output): Reporter {
             )
           break
         case 'job:progress':
-          if (output.verbose) line(`${c.dim('…')} ${event.id} ${event.stage}${event.percent !== undefined ? ` ${event.percent}%` : ''}`)
+          if (output.verbose || (event.note && event.stage !== 'downloading')) {
+            line(`${c.dim('…')} ${event.id} ${event.stage}${event.percent !== undefined ? ` ${event.percent}%` : ''}${event.note ? ` — ${event.note}` : ''}`)
+          }
           break
         case 'job:done':
           if (!output.quiet)
             line(`${c.green('✓')} ${event.id} (${event.provider}, ${event.newImages} new, ${seconds(event.elapsedMs)}) → ${event.outputs.join(', ')}`)
           break
         case 'job:failed':
-          line(`${c.red('✗')} ${event.id} failed: ${event.error.message}`)
+          if (event.error.code === 'ABORTED') line(`${c.yellow('■')} ${event.id} interrupted`)
+          else line(`${c.red('✗')} ${event.id} failed: ${event.error.message}`)
           break
         case 'warning':
           if (!output.quiet) line(`${c.yellow('warning')}${event.id ? ` ${event.id}` : ''}: ${event.message}`)
@@ -144,7 +147,7 @@ export function createLiveReporter(output: Output): Reporter {
         case 'job:progress': {
           const job = active.get(event.id)
           if (job) {
-            job.stage = event.stage
+            job.stage = event.note ? `${event.stage} (${event.note})` : event.stage
             if (event.percent !== undefined) job.percent = event.percent
           }
           break

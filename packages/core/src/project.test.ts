@@ -12,8 +12,14 @@ import { createProviderRegistry } from './providers/registry.js'
 function countingLocal() {
   const local = createLocalProvider()
   const calls: EditRequest[] = []
-  const provider: ImageEditProvider = { ...local, edit: (request, context) => (calls.push(request), local.edit(request, context)) }
-  return { calls, providers: createProviderRegistry({ local: provider }) }
+  const provider: ImageEditProvider = {
+    ...local,
+    generate: (request, prepared, context) => {
+      calls.push(request)
+      return local.generate?.(request, prepared, context) as ReturnType<NonNullable<ImageEditProvider['generate']>>
+    },
+  }
+  return { calls, providers: createProviderRegistry({ overrides: { local: provider } }) }
 }
 
 const manifest = (n: number) => `version: 1

@@ -9,13 +9,17 @@ import type { Job } from './manifest/job.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
 import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
+import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
 import type { EventListener, JobError } from './run/events.js'
 import { type JobOutcome, runJobs } from './run/run-jobs.js'
-import { writeFileAtomic } from './store/atomic-write.js'
+import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
 import { FileSystemStore } from './store/fs-store.js'
+import { Journal } from './store/journal.js'
+import { KeyLocks } from './store/key-lock.js'
 import type { ImageRecord } from './store/store.js'
+import { FileUploadCache } from './store/upload-cache.js'
 
 /** Options of {@link openProject}. */
 export interface ProjectOptions {
@@ -27,6 +31,10 @@ export interface ProjectOptions {
   providerOverride?: ProviderId
   /** Provider instances to use instead of the built-in ones (tests, the Vite plugin). */
   providers?: ProviderRegistry
+  /** Environment for keys and base URLs. @default process.env */
+  env?: NodeJS.ProcessEnv
+  /** undici dispatcher for every provider HTTP call. */
+  dispatcher?: import('undici').Dispatcher
 }
 
 /** Options of {@link Project.build}. */
@@ -58,6 +66,8 @@ export interface BuildResult {
   restored: string[]
   failed: { id: string; error: JobError }[]
   blocked: { id: string; reasons: string[] }[]
+  /** Jobs an interruption (Ctrl-C) stopped before they finished; a rerun picks them up. */
+  notStarted: string[]
   lockWritten: boolean
   interrupted: boolean
 }
@@ -118,7 +128,9 @@ export class Project {
   readonly storeDir: string
   readonly store: FileSystemStore
   readonly fileIndex: FileIndex
-  readonly providers: ProviderRegistry
+  readonly journal: Journal
+  readonly keyLocks: KeyLocks
+  readonly uploads: FileUploadCache
   private readonly ledgerPath: string
 
   constructor(
@@ -130,7 +142,9 @@ export class Project {
     this.storeDir = join(this.root, STORE_DIR)
     this.store = new FileSystemStore(this.storeDir)
     this.fileIndex = new FileIndex(this.root, join(this.storeDir, 'stat-cache.json'))
-    this.providers = options.providers ?? createProviderRegistry()
+    this.journal = new Journal(join(this.storeDir, 'journal'))
+    this.keyLocks = new KeyLocks(join(this.storeDir, 'locks'))
+    this.uploads = new FileUploadCache(join(this.storeDir, 'uploads.json'))
     this.ledgerPath = join(this.storeDir, 'outputs.json')
   }
 
@@ -193,7 +207,9 @@ export class Project {
         generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
       )
     }
-    for (const provider of new Set(generating.map((item) => item.job.provider))) this.providers.get(provider)
+    const providers = await this.providersFor(loaded)
+    // A missing key is reported now, before any work, naming the variable.
+    for (const provider of new Set(generating.map((item) => item.job.provider))) providers.get(provider)
 
     emit({
       type: 'plan',
@@ -206,7 +222,7 @@ export class Project {
       paidImages: plan.paidImages,
     })
 
-    await this.store.sweep()
+    await this.sweep(loaded)
     const lock = await readLock(this.lockPath)
     const ledger = await this.readLedger()
     const nextLock: LockFile = { lockfileVersion: 1, jobs: {} }
@@ -215,7 +231,18 @@ export class Project {
     // Jobs outside this run keep their lock entry; jobs gone from the manifest leave the lock.
     for (const [id, entry] of Object.entries(lock.jobs)) if (ids.has(id) && !plannedIds.has(id)) nextLock.jobs[id] = entry
 
-    const result: BuildResult = { plan, loaded, done: [], fresh: [], restored: [], failed: [], blocked: [], lockWritten: false, interrupted: false }
+    const result: BuildResult = {
+      plan,
+      loaded,
+      done: [],
+      fresh: [],
+      restored: [],
+      failed: [],
+      blocked: [],
+      notStarted: [],
+      lockWritten: false,
+      interrupted: false,
+    }
     const signal = options.signal ?? new AbortController().signal
     try {
       for (const item of plan.jobs) {
@@ -248,12 +275,22 @@ export class Project {
 
       const outcomes: Map<string, JobOutcome> = await runJobs(generating, {
         store: this.store,
-        provider: (id) => this.providers.get(id),
+        provider: (id) => providers.get(id),
         concurrency: options.concurrency ?? loaded.concurrency,
-        providerConcurrency: (id) => loaded.manifest?.providers?.[id]?.concurrency,
+        limits: (id) => {
+          const config = providers.config(id)
+          return {
+            ...(config?.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
+            ...(config?.requestsPerMinute !== undefined ? { requestsPerMinute: config.requestsPerMinute } : {}),
+            ...(config ? { pollIntervalMs: config.pollIntervalMs, taskTimeoutMs: config.taskTimeoutMs } : {}),
+          }
+        },
         keepGoing: options.keepGoing ?? true,
         signal,
         emit,
+        journal: this.journal,
+        keyLocks: this.keyLocks,
+        uploads: this.uploads,
         ingest: (item) => this.ingest(item),
         commit: async (item, images) => {
           await this.writeOutputs(item, images, ledger)
@@ -263,7 +300,10 @@ export class Project {
       for (const item of generating) {
         const outcome = outcomes.get(item.job.id)
         if (outcome?.ok) result.done.push(item.job.id)
-        else {
+        else if (outcome?.error.code === 'ABORTED') {
+          result.notStarted.push(item.job.id)
+          if (item.locked) nextLock.jobs[item.job.id] = item.locked
+        } else {
           result.failed.push({ id: item.job.id, error: outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' } })
           if (item.locked) nextLock.jobs[item.job.id] = item.locked
         }
@@ -345,7 +385,11 @@ export class Project {
     }
 
     const ledger = await this.readLedger()
-    const lockedPaths = new Set(Object.values(lock.jobs).flatMap((entry) => entry.outputs.map((output) => output.path)))
+    // Outputs the manifest names now count too: after a crash the lock may not list them yet.
+    const lockedPaths = new Set([
+      ...Object.values(lock.jobs).flatMap((entry) => entry.outputs.map((output) => output.path)),
+      ...loaded.jobs.flatMap((job) => job.outputs),
+    ])
     for (const [path, written] of Object.entries(ledger)) {
       if (lockedPaths.has(path)) continue
       const lookup = await this.fileIndex.lookup(join(this.root, path))
@@ -371,10 +415,31 @@ export class Project {
         delete ledger[path]
       }
       await this.writeLedger(ledger)
-      await this.store.sweep()
+      await this.sweep(loaded)
     }
     await this.fileIndex.save()
     return report
+  }
+
+  /** The providers for a loaded manifest: injected ones, else the built-in ones configured from manifest, environment and `.env`. */
+  private async providersFor(loaded: LoadedManifest): Promise<ProviderRegistry> {
+    if (this.options.providers) return this.options.providers
+    const env = this.options.env ?? process.env
+    const dotEnv = await readDotEnv(this.root)
+    return createProviderRegistry({
+      config: (id) => resolveProviderConfig(id, loaded.manifest?.providers?.[id], env, dotEnv),
+      ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+    })
+  }
+
+  /**
+   * Removes temporary files of dead writers (a `kill -9` mid-write) from every folder images-edit
+   * writes to: the store, the manifest's folder (the lock) and each output folder.
+   */
+  private async sweep(loaded: LoadedManifest): Promise<void> {
+    await this.store.sweep()
+    const folders = new Set([this.root, ...loaded.jobs.flatMap((job) => job.outputs.map((output) => dirname(join(this.root, output))))])
+    for (const folder of folders) await sweepTemporaryFiles(folder)
   }
 
   /** Saves caches. Call when done with the project. */

@@ -25,7 +25,10 @@ describe('FileIndex (stat cache)', () => {
     const first = new FileIndex(dir, cachePath)
     await first.load()
     const lookup = await first.lookup(file, { image: true })
-    expect(lookup).toMatchObject({ ok: true, info: { sha256: sha256(bytes), size: bytes.length, image: { format: 'png', width: 30, height: 20, hasAlpha: false } } })
+    expect(lookup).toMatchObject({
+      ok: true,
+      info: { sha256: sha256(bytes), size: bytes.length, image: { format: 'png', width: 30, height: 20, hasAlpha: false } },
+    })
     expect(first.hashed).toBe(1)
     await first.save()
 

@@ -16,7 +16,13 @@ const material: KeyMaterial = {
 
 describe('computeJobKey', () => {
   it('is a stable sha256 independent of property order', () => {
-    const reordered: KeyMaterial = { refs: material.refs, params: { format: 'png', quality: 'high', resolution: '1k', ratio: '1:1' }, prompt: 'a poster', model: material.model, provider: 'toapis' }
+    const reordered: KeyMaterial = {
+      refs: material.refs,
+      params: { format: 'png', quality: 'high', resolution: '1k', ratio: '1:1' },
+      prompt: 'a poster',
+      model: material.model,
+      provider: 'toapis',
+    }
     expect(computeJobKey(material)).toMatch(/^[0-9a-f]{64}$/)
     expect(computeJobKey(reordered)).toBe(computeJobKey(material))
   })
@@ -42,7 +48,9 @@ describe('computeJobKey', () => {
     const keys = variants.map(computeJobKey)
     for (const key of keys) expect(key).not.toBe(base)
     expect(new Set(keys).size).toBe(keys.length)
-    expect(computeJobKey({ ...material, refs: ['b'.repeat(64), 'a'.repeat(64)] })).not.toBe(computeJobKey({ ...material, refs: ['a'.repeat(64), 'b'.repeat(64)] }))
+    expect(computeJobKey({ ...material, refs: ['b'.repeat(64), 'a'.repeat(64)] })).not.toBe(
+      computeJobKey({ ...material, refs: ['a'.repeat(64), 'b'.repeat(64)] }),
+    )
   })
 })
 
@@ -108,7 +116,10 @@ recipes:
     const ratio = await keysOf(dir, manifest('refs/a.png', '\n    ratio: "16:9"'))
     expect(ratio.get('three')?.key).not.toBe(before.get('three')?.key)
     expect(ratio.get('one')?.key).toBe(before.get('one')?.key)
-    const cosmetic = await keysOf(dir, manifest('refs/a.png', '\n    n: 4\n    name: x/{recipe}-{index}.{ext}').replace('version: 1', 'version: 1\nout: elsewhere\nconcurrency: 2'))
+    const cosmetic = await keysOf(
+      dir,
+      manifest('refs/a.png', '\n    n: 4\n    name: x/{recipe}-{index}.{ext}').replace('version: 1', 'version: 1\nout: elsewhere\nconcurrency: 2'),
+    )
     expect(cosmetic.get('three')?.key).toBe(before.get('three')?.key)
   })
 

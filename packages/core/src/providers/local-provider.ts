@@ -16,15 +16,15 @@ export function createLocalProvider(): ImageEditProvider {
     id: 'local',
     defaultModel: defaultModels.local,
     capabilities: (model) => capabilitiesOf('local', model),
-    edit: renderLocalEdit,
+    generate: (request, _prepared, context) => renderLocalEdit(request, context),
   }
 }
 
 /** Renders a local edit. Exported so the Vite dev server can make same-size placeholders for any provider. */
 export async function renderLocalEdit(
   request: EditRequest,
-  context: { signal: AbortSignal; onProgress?: (p: { stage: 'running'; percent: number }) => void },
-): Promise<EditResult> {
+  context: { signal: AbortSignal; onProgress?: (progress: { stage: 'running'; percent: number }) => void },
+): Promise<Omit<EditResult, 'images'> & { images: { bytes: Uint8Array }[] }> {
   const { default: sharp } = await import('sharp')
   const first = request.refs[0]
   if (!first) throw new Error('local provider: at least one reference image is required')
@@ -56,7 +56,7 @@ export async function renderLocalEdit(
     blended[offset] = Math.round(value)
   }
 
-  const images: EditResult['images'] = []
+  const images: { bytes: Uint8Array }[] = []
   for (let index = 0; index < request.n; index++) {
     if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted')
     const tint = tintOf(request, request.firstIndex + index)
@@ -115,7 +115,9 @@ async function toRgb(image: Sharp, size: PixelSize): Promise<Buffer> {
 
 /** A saturated colour from the prompt, seed and image index: different recipes look different. */
 function tintOf(request: EditRequest, index: number): [number, number, number] {
-  const digest = sha256(`${request.prompt}\u0000${String(request.seed ?? '')}\u0000${index}`)
+  // A new take (--force) must look different; take 1 keeps the original formula.
+  const take = request.take > 1 ? `\u0000take ${request.take}` : ''
+  const digest = sha256(`${request.prompt}\u0000${String(request.seed ?? '')}\u0000${index}${take}`)
   const hue = Number.parseInt(digest.slice(0, 4), 16) / 0x10000
   const [r, g, b] = hslToRgb(hue, 0.75, 0.55)
   return [r, g, b]

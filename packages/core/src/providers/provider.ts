@@ -100,6 +100,8 @@ export interface EditRequest {
    * (local) use it so image k is the same however the take was grown.
    */
   firstIndex: number
+  /** Which take of the job this is (1 unless `--force` asked for a new one). */
+  take: number
   quality: Quality
   format: OutputFormat
   compression?: number
@@ -109,12 +111,10 @@ export interface EditRequest {
   seed?: string | number
 }
 
-/** One image as returned by a provider, before the runner verifies it. */
-export interface ProducedImage {
-  bytes: Uint8Array
-}
+/** One image as a provider hands it back: bytes, or a URL the runner downloads at once. */
+export type ProducedImage = { bytes: Uint8Array } | { url: string }
 
-/** The result of one successful edit. */
+/** The result of one successful paid call. */
 export interface EditResult {
   images: ProducedImage[]
   /** Provider task id, when the service has one. */
@@ -126,12 +126,20 @@ export interface EditResult {
   warnings: string[]
 }
 
-/** Progress of one job as a provider sees it. */
+/** Progress of one job as a provider or the runner sees it. */
 export interface ProviderProgress {
-  stage: 'uploading' | 'submitting' | 'submitted' | 'queued' | 'running' | 'downloading'
+  stage: 'uploading' | 'submitting' | 'submitted' | 'queued' | 'running' | 'downloading' | 'waiting' | 'resumed'
   /** 0..100 when the service reports it. */
   percent?: number
   taskId?: string
+  /** A short human-readable note (e.g. "retry 2 in 4.0s: HTTP 503"). */
+  note?: string
+}
+
+/** Where uploaded inputs are remembered by content hash, so reruns do not upload again. */
+export interface UploadCache {
+  get(provider: ProviderId, sha256: string): Promise<string | undefined>
+  put(provider: ProviderId, sha256: string, url: string): Promise<void>
 }
 
 /** What the runner hands a provider for each call. */
@@ -140,20 +148,23 @@ export interface EditContext {
   signal: AbortSignal
   /** Reports progress for the live view, `--json` events and the dev panel. */
   onProgress(progress: ProviderProgress): void
+  /** Upload cache (task services with an upload step). */
+  uploads?: UploadCache
 }
 
 /**
  * An image-edit service.
  *
- * Synchronous services (one request returns the images: `local`, `aa`, `openai`) implement
- * `edit`. Task services (`toapis`: upload, submit, poll, download) additionally implement the
- * staged methods `submit` / `poll` / `collect`, so the runner can journal the task id the moment
- * `submit` returns and resume polling after a crash instead of paying again.
+ * A provider makes exactly one API call per method and never retries: the runner decides what
+ * may be repeated. Synchronous services (one request returns the images: `local`, `aa`,
+ * `openai`) implement `generate`. Task services (`toapis`) implement `submit` and `poll` instead,
+ * so the runner can journal the task id the moment `submit` returns and resume polling after a
+ * crash rather than pay again. Either kind may implement `prepare` for free work such as uploads.
  *
  * @example
  * ```ts
- * const provider: ImageEditProvider = createLocalProvider()
- * const result = await provider.edit(request, { signal, onProgress: () => {} })
+ * const provider = createLocalProvider()
+ * const result = await provider.generate?.(request, undefined, { signal, onProgress: () => {} })
  * ```
  */
 export interface ImageEditProvider {
@@ -162,18 +173,23 @@ export interface ImageEditProvider {
   readonly defaultModel: string
   /** What this provider accepts for `model`. */
   capabilities(model: string): ProviderCapabilities
-  /** Runs one edit end to end. */
-  edit(request: EditRequest, context: EditContext): Promise<EditResult>
-  /** Task services: submits and returns the task id (journaled by the runner before anything else). */
-  submit?(request: EditRequest, context: EditContext): Promise<{ taskId: string }>
-  /** Task services: one status query. */
+  /** Free preparation (uploads, encoding); retried freely by the runner. Its result goes to `generate`/`submit`. */
+  prepare?(request: EditRequest, context: EditContext): Promise<unknown>
+  /** Synchronous services: the one paid call. */
+  generate?(request: EditRequest, prepared: unknown, context: EditContext): Promise<EditResult>
+  /** Task services: the one paid call; returns the task id, journaled by the runner before anything else. */
+  submit?(request: EditRequest, prepared: unknown, context: EditContext): Promise<{ taskId: string }>
+  /** Task services: one status query (free, retried by the runner). */
   poll?(taskId: string, context: EditContext): Promise<TaskStatus>
-  /** Task services: downloads the finished task's images. */
-  collect?(task: Extract<TaskStatus, { state: 'completed' }>, request: EditRequest, context: EditContext): Promise<EditResult>
+  /** Downloads a result URL (free, retried by the runner). Required when results come back as URLs. */
+  download?(url: string, context: EditContext): Promise<Uint8Array>
+  /** Origin allowed to serve results over plain http (the configured base URL's, for local gateways and tests). */
+  readonly httpResultOrigin?: string
 }
 
 /** Normalised state of a provider task. */
 export type TaskStatus =
   | { state: 'queued' | 'running'; percent?: number }
   | { state: 'completed'; urls: string[]; usage?: Record<string, unknown>; revisedPrompt?: string }
+  /** `final`: a content-policy refusal or an invalid request — submitting again would fail the same way. */
   | { state: 'failed'; code: string; message: string; final: boolean }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { isProcessAlive } from './process-alive.js'
 
 /** Every temporary file images-edit writes carries this marker, so a crashed run's leftovers can be swept. */
 export const TEMP_MARKER = '.images-edit-tmp-'
@@ -67,21 +68,9 @@ export async function sweepTemporaryFiles(folder: string, staleAfterMs = 3_600_0
     const writer = Number(name.split('-').at(-2))
     const info = await stat(path).catch(() => undefined)
     if (!info) continue
-    if (isAlive(writer) && Date.now() - info.mtimeMs < staleAfterMs) continue
+    if (isProcessAlive(writer) && Date.now() - info.mtimeMs < staleAfterMs) continue
     await rm(path, { force: true })
     removed++
   }
   return removed
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }

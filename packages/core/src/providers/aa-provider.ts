@@ -1,0 +1,94 @@
+import type { Dispatcher } from 'undici'
+import { capabilitiesOf, defaultModels } from './capabilities.js'
+import type { ProviderConfig } from './config.js'
+import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
+import { sizeParameter, toImageUrl } from './image-refs.js'
+import type { ImageEditProvider } from './provider.js'
+
+/**
+ * 典名词元 (api.aa.com.cn), gpt-image-1.5: one synchronous JSON call returns result URLs
+ * (providers.md §2). Local files travel as data URLs; https URLs pass through.
+ */
+export function createAaProvider(config: ProviderConfig, options: { dispatcher?: Dispatcher } = {}): ImageEditProvider {
+  const http: HttpContext = { provider: 'aa', ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), secrets: config.apiKey ? [config.apiKey] : [] }
+  const httpOrigin = config.baseUrl.startsWith('http:') ? new URL(config.baseUrl).origin : undefined
+  return {
+    id: 'aa',
+    defaultModel: defaultModels.aa,
+    capabilities: (model) => capabilitiesOf('aa', model),
+    ...(httpOrigin ? { httpResultOrigin: httpOrigin } : {}),
+
+    async generate(request, _prepared, context) {
+      const images = await Promise.all(request.refs.map(async (ref) => ({ image_url: await toImageUrl(ref) })))
+      const body = {
+        model: request.model,
+        prompt: request.prompt,
+        images,
+        ...(request.mask ? { mask: { image_url: await toImageUrl(request.mask) } } : {}),
+        size: sizeParameter(request),
+        n: request.n,
+        quality: request.quality,
+        output_format: request.format,
+        ...(request.compression !== undefined && request.format !== 'png' ? { output_compression: request.compression } : {}),
+        ...(request.background !== undefined ? { background: request.background } : {}),
+        ...(request.inputFidelity !== undefined ? { input_fidelity: request.inputFidelity } : {}),
+        ...(request.moderation !== undefined ? { moderation: request.moderation } : {}),
+      }
+      context.onProgress({ stage: 'running' })
+      const response = await callJson(http, {
+        stage: 'generate',
+        method: 'POST',
+        url: `${config.baseUrl}/api/v1/image/generation`,
+        headers: { authorization: `Bearer ${config.apiKey ?? ''}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: context.signal,
+        // Synchronous: the answer comes when the images are made, often minutes later.
+        timeoutMs: config.timeoutMs ?? 600_000,
+        maxBytes: 1024 * 1024,
+        mapError: mapAaError,
+      })
+      const answer = (response.body ?? {}) as { code?: unknown; message?: unknown; data?: { urls?: unknown; usage?: unknown; task_id?: unknown } }
+      const urls = Array.isArray(answer.data?.urls) ? answer.data.urls.filter((url): url is string => typeof url === 'string') : []
+      // Success is HTTP 2xx AND code 0 AND a non-empty data.urls (providers.md §2).
+      if (answer.code !== 0 || urls.length === 0) {
+        throw new ProviderError(`aa answered code ${String(answer.code)}: ${typeof answer.message === 'string' ? answer.message : 'no result URLs'}`, {
+          provider: 'aa',
+          stage: 'generate',
+          status: response.status,
+          providerCode: String(answer.code),
+        })
+      }
+      return {
+        images: urls.map((url) => ({ url })),
+        ...(typeof answer.data?.task_id === 'string' ? { taskId: answer.data.task_id } : {}),
+        ...(answer.data?.usage && typeof answer.data.usage === 'object' ? { usage: answer.data.usage as Record<string, unknown> } : {}),
+        warnings: [],
+      }
+    },
+
+    download: (url, context) =>
+      download(http, url, {
+        signal: context.signal,
+        maxBytes: 64 * 1024 * 1024,
+        timeoutMs: config.timeoutMs ?? 120_000,
+        ...(httpOrigin ? { allowedHttpOrigin: httpOrigin } : {}),
+      }),
+  }
+}
+
+/** aa's envelope is `{code, message, request_id, data}`; HTTP statuses are not documented (providers.md §2). */
+export const mapAaError: ErrorMapper = ({ status, body, text, headers }, stage: Stage) => {
+  const envelope = (body ?? {}) as { code?: unknown; message?: unknown; request_id?: unknown; error?: { message?: unknown; code?: unknown } }
+  const detail =
+    typeof envelope.message === 'string' ? envelope.message : typeof envelope.error?.message === 'string' ? envelope.error.message : snippet(text, [])
+  const code = envelope.code ?? envelope.error?.code
+  const requestId = typeof envelope.request_id === 'string' ? envelope.request_id : header(headers, 'x-request-id')
+  const base = { provider: 'aa' as const, stage, status, ...(code !== undefined ? { providerCode: String(code) } : {}), ...(requestId ? { requestId } : {}) }
+  if (status === 401 || status === 403)
+    return new ProviderError(`aa rejected the API key (HTTP ${status}: ${detail}). Check AA_API_KEY (or the variable named by apiKeyEnv).`, base)
+  if (status === 429) return new ProviderError(`aa rate limit (HTTP 429: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
+  if (status === 503)
+    return new ProviderError(`aa is unavailable (HTTP 503: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
+  if (status >= 500) return new ProviderError(`aa server error (HTTP ${status}: ${detail})`, { ...base, retryable: true, ...retryAfter(headers) })
+  return new ProviderError(`aa rejected the request (HTTP ${status}: ${detail})`, base)
+}
