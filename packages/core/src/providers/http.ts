@@ -1,4 +1,4 @@
-import { type Dispatcher, type FormData, request } from 'undici'
+import type { Dispatcher, FormData } from 'undici'
 import { ImagesEditError } from '../errors.js'
 import type { ProviderId } from './provider.js'
 
@@ -109,6 +109,8 @@ export async function callJson(
     mapError: ErrorMapper
   },
 ): Promise<JsonResponse> {
+  // undici loads on the first HTTP call only: a cached or offline run never pays its start-up cost.
+  const { request } = await import('undici')
   let response: Dispatcher.ResponseData
   try {
     response = await request(call.url, {
@@ -177,6 +179,7 @@ export async function download(
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && parsed.origin === options.allowedHttpOrigin)) {
     throw new ProviderError(`${context.provider} returned a result URL that is not https: ${parsed.origin}`, { provider: context.provider, stage: 'download' })
   }
+  const { request } = await import('undici')
   let response: Dispatcher.ResponseData
   try {
     response = await request(parsed, {

@@ -1,5 +1,5 @@
 import { openAsBlob } from 'node:fs'
-import { type Dispatcher, FormData } from 'undici'
+import type { Dispatcher, FormData } from 'undici'
 import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
 import { callJson, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
@@ -70,6 +70,7 @@ function common(request: EditRequest): Record<string, string> {
 }
 
 async function multipartBody(request: EditRequest): Promise<FormData> {
+  const { FormData } = await import('undici')
   const form = new FormData()
   for (const [name, value] of Object.entries(common(request))) form.append(name, value)
   for (const [index, ref] of request.refs.entries()) {

@@ -1,5 +1,5 @@
 import { openAsBlob } from 'node:fs'
-import { type Dispatcher, FormData } from 'undici'
+import type { Dispatcher } from 'undici'
 import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
 import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
@@ -30,6 +30,7 @@ export function createToapisProvider(config: ProviderConfig, options: { dispatch
     const cached = await context.uploads?.get('toapis', input.sha256)
     if (cached) return cached
     context.onProgress({ stage: 'uploading' })
+    const { FormData } = await import('undici')
     const form = new FormData()
     if (input.bytes > TOAPIS_UPLOAD_LIMIT && role === 'ref') {
       // References may be 50 MB by URL but uploads stop at 10 MB: re-encode to JPEG to fit. The
