@@ -223,13 +223,8 @@ export class Project {
     })
 
     await this.sweep(loaded)
-    const lock = await readLock(this.lockPath)
-    const ledger = await this.readLedger()
-    const nextLock: LockFile = { lockfileVersion: 1, jobs: {} }
-    const ids = new Set(loaded.jobs.map((job) => job.id))
-    const plannedIds = new Set(plan.jobs.map((item) => item.job.id))
-    // Jobs outside this run keep their lock entry; jobs gone from the manifest leave the lock.
-    for (const [id, entry] of Object.entries(lock.jobs)) if (ids.has(id) && !plannedIds.has(id)) nextLock.jobs[id] = entry
+    // Lock entries this run sets; jobs that fail, are blocked or interrupted keep theirs.
+    const updates: Record<string, LockedJob> = {}
 
     const result: BuildResult = {
       plan,
@@ -248,12 +243,11 @@ export class Project {
       for (const item of plan.jobs) {
         if (item.status === 'fresh') {
           result.fresh.push(item.job.id)
-          nextLock.jobs[item.job.id] = lockEntry(item, item.available)
+          updates[item.job.id] = lockEntry(item, item.available)
           emit({ type: 'job:fresh', id: item.job.id })
           for (const reason of item.reasons) emit({ type: 'warning', id: item.job.id, message: reason })
         } else if (item.status === 'blocked') {
           result.blocked.push({ id: item.job.id, reasons: item.reasons })
-          if (item.locked) nextLock.jobs[item.job.id] = item.locked
           emit({ type: 'job:blocked', id: item.job.id, reasons: item.reasons })
         }
       }
@@ -261,14 +255,13 @@ export class Project {
         if (signal.aborted) break
         try {
           await this.ingest(item)
-          await this.writeOutputs(item, item.available, ledger)
-          nextLock.jobs[item.job.id] = lockEntry(item, item.available)
+          await this.writeOutputs(item, item.available)
+          updates[item.job.id] = lockEntry(item, item.available)
           result.restored.push(item.job.id)
           emit({ type: 'job:restored', id: item.job.id, outputs: item.outputs.filter((output) => output.action === 'write').map((output) => output.path) })
         } catch (error) {
           const jobError = { code: ImagesEditError.is(error) ? error.code : 'STORE', message: (error as Error).message }
           result.failed.push({ id: item.job.id, error: jobError })
-          if (item.locked) nextLock.jobs[item.job.id] = item.locked
           emit({ type: 'job:failed', id: item.job.id, provider: item.job.provider, error: jobError, elapsedMs: 0 })
         }
       }
@@ -293,26 +286,22 @@ export class Project {
         uploads: this.uploads,
         ingest: (item) => this.ingest(item),
         commit: async (item, images) => {
-          await this.writeOutputs(item, images, ledger)
-          nextLock.jobs[item.job.id] = lockEntry(item, images)
+          await this.writeOutputs(item, images)
+          updates[item.job.id] = lockEntry(item, images)
         },
       })
       for (const item of generating) {
         const outcome = outcomes.get(item.job.id)
         if (outcome?.ok) result.done.push(item.job.id)
-        else if (outcome?.error.code === 'ABORTED') {
-          result.notStarted.push(item.job.id)
-          if (item.locked) nextLock.jobs[item.job.id] = item.locked
-        } else {
-          result.failed.push({ id: item.job.id, error: outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' } })
-          if (item.locked) nextLock.jobs[item.job.id] = item.locked
-        }
+        else if (outcome?.error.code === 'ABORTED') result.notStarted.push(item.job.id)
+        else result.failed.push({ id: item.job.id, error: outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' } })
       }
     } finally {
       result.interrupted = signal.aborted
       // Whatever happened, record what is on disk now: finished jobs are never redone.
-      result.lockWritten = await writeLock(this.lockPath, nextLock)
-      await this.writeLedger(ledger)
+      result.lockWritten = await this.updateLock(updates, {
+        dropMissing: (options.only?.length ?? 0) === 0 ? new Set(loaded.jobs.map((job) => job.id)) : undefined,
+      })
       await this.fileIndex.save()
     }
     emit({
@@ -390,11 +379,12 @@ export class Project {
       ...Object.values(lock.jobs).flatMap((entry) => entry.outputs.map((output) => output.path)),
       ...loaded.jobs.flatMap((job) => job.outputs),
     ])
+    const forget: Record<string, undefined> = {}
     for (const [path, written] of Object.entries(ledger)) {
       if (lockedPaths.has(path)) continue
       const lookup = await this.fileIndex.lookup(join(this.root, path))
       if (!lookup.ok) {
-        if (!options.dryRun) delete ledger[path]
+        forget[path] = undefined
         continue
       }
       // A file someone changed after we wrote it is theirs now.
@@ -412,9 +402,9 @@ export class Project {
       for (const path of report.outputs) {
         await rm(join(this.root, path), { force: true })
         this.fileIndex.forget(join(this.root, path))
-        delete ledger[path]
+        forget[path] = undefined
       }
-      await this.writeLedger(ledger)
+      await this.recordWritten(forget)
       await this.sweep(loaded)
     }
     await this.fileIndex.save()
@@ -460,7 +450,22 @@ export class Project {
     }
   }
 
-  private async writeOutputs(item: PlannedJob, images: readonly ImageRecord[], ledger: Record<string, string>): Promise<void> {
+  /**
+   * Merges this run's entries into the lock as it is on disk now, holding a lock on the lock, so
+   * concurrent builds (a dev server and `watch`, or two watch-triggered runs) never drop each
+   * other's entries. A full build also drops entries of jobs no longer in the manifest.
+   */
+  private async updateLock(updates: Record<string, LockedJob>, options: { dropMissing: ReadonlySet<string> | undefined }): Promise<boolean> {
+    return this.keyLocks.with('images-edit-lock', new AbortController().signal, async () => {
+      const current = await readLock(this.lockPath)
+      const next: LockFile = { lockfileVersion: 1, jobs: {} }
+      for (const [id, entry] of Object.entries(current.jobs)) if (!options.dropMissing || options.dropMissing.has(id)) next.jobs[id] = entry
+      Object.assign(next.jobs, updates)
+      return writeLock(this.lockPath, next)
+    })
+  }
+
+  private async writeOutputs(item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
     for (const output of item.outputs) {
       if (output.action === 'edited') continue
       const image = images[output.index]
@@ -468,13 +473,28 @@ export class Project {
       const target = join(this.root, output.path)
       if (output.action === 'keep') continue
       // Ledger first: should we die between the two writes, the file still has recoverable bytes.
-      ledger[output.path] = image.sha256
-      await this.writeLedger(ledger)
+      await this.recordWritten({ [output.path]: image.sha256 })
       if (!(await this.store.copyObjectTo(image.sha256, target))) {
         throw new ImagesEditError('STORE', `stored image ${image.sha256.slice(0, 12)} for ${output.path} is missing or damaged; rerun to regenerate it`)
       }
       this.fileIndex.forget(target)
     }
+  }
+
+  private ledgerWrites: Promise<unknown> = Promise.resolve()
+
+  /** Adds (or, with undefined, removes) ledger entries: re-read, merged, written, one change at a time. */
+  private recordWritten(changes: Record<string, string | undefined>): Promise<void> {
+    const write = this.ledgerWrites.then(async () => {
+      const ledger = await this.readLedger()
+      for (const [path, sha] of Object.entries(changes)) {
+        if (sha === undefined) delete ledger[path]
+        else ledger[path] = sha
+      }
+      await this.writeLedger(ledger)
+    })
+    this.ledgerWrites = write.catch(() => {})
+    return write
   }
 
   private async readLedger(): Promise<Record<string, string>> {

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
 import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
-import type { EditContext, EditRequest, ImageEditProvider, InputImage, TaskStatus } from './provider.js'
+import type { EditContext, ImageEditProvider, InputImage, TaskStatus } from './provider.js'
 
 /** toapis refuses uploads over 10 MB (providers.md §1.5). */
 export const TOAPIS_UPLOAD_LIMIT = 10 * 1024 * 1024
