@@ -13,7 +13,7 @@ import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
 import type { EventListener, JobError } from './run/events.js'
-import { type JobOutcome, runJobs } from './run/run-jobs.js'
+import { createRunnerGates, type JobOutcome, type ProviderLimits, type RunnerGates, runJobs } from './run/run-jobs.js'
 import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
 import { FileSystemStore } from './store/fs-store.js'
 import { Journal } from './store/journal.js'
@@ -53,6 +53,14 @@ export interface BuildOptions {
   keepGoing?: boolean
   /** Treat manifest warnings as errors. */
   strict?: boolean
+  /** Use this already loaded (and valid) manifest instead of reading it again (dev sessions). */
+  loaded?: LoadedManifest
+  /**
+   * Whether a finished job's result should still be written to its outputs and the lock. A dev
+   * session answers false when the recipe changed while the job ran: the paid result is kept in
+   * the store for when that key comes back, but does not overwrite the newer recipe's output.
+   */
+  isCurrent?: (jobId: string, key: string) => boolean
   signal?: AbortSignal
   onEvent?: EventListener
 }
@@ -132,6 +140,7 @@ export class Project {
   readonly keyLocks: KeyLocks
   readonly uploads: FileUploadCache
   private readonly ledgerPath: string
+  private gates: { concurrency: number; gates: RunnerGates } | undefined
 
   constructor(
     readonly manifestPath: string,
@@ -167,8 +176,10 @@ export class Project {
   }
 
   /** What a build would do, and why. */
-  async plan(options: { force?: readonly string[]; only?: readonly string[]; strict?: boolean } = {}): Promise<{ loaded: LoadedManifest; plan: Plan }> {
-    const loaded = await this.loadValid(options.strict)
+  async plan(
+    options: { force?: readonly string[]; only?: readonly string[]; strict?: boolean; loaded?: LoadedManifest } = {},
+  ): Promise<{ loaded: LoadedManifest; plan: Plan }> {
+    const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
     const lock = await readLock(this.lockPath)
     const plan = await createPlan(
@@ -266,18 +277,23 @@ export class Project {
         }
       }
 
+      const concurrency = options.concurrency ?? loaded.concurrency
+      const limits = (id: ProviderId): ProviderLimits => {
+        const config = providers.config(id)
+        return {
+          ...(config?.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
+          ...(config?.requestsPerMinute !== undefined ? { requestsPerMinute: config.requestsPerMinute } : {}),
+          ...(config ? { pollIntervalMs: config.pollIntervalMs, taskTimeoutMs: config.taskTimeoutMs } : {}),
+        }
+      }
+      // One set of caps per project and concurrency, so overlapping runs share them.
+      if (this.gates?.concurrency !== concurrency) this.gates = { concurrency, gates: createRunnerGates(concurrency, limits) }
       const outcomes: Map<string, JobOutcome> = await runJobs(generating, {
         store: this.store,
         provider: (id) => providers.get(id),
-        concurrency: options.concurrency ?? loaded.concurrency,
-        limits: (id) => {
-          const config = providers.config(id)
-          return {
-            ...(config?.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
-            ...(config?.requestsPerMinute !== undefined ? { requestsPerMinute: config.requestsPerMinute } : {}),
-            ...(config ? { pollIntervalMs: config.pollIntervalMs, taskTimeoutMs: config.taskTimeoutMs } : {}),
-          }
-        },
+        concurrency,
+        limits,
+        gates: this.gates.gates,
         keepGoing: options.keepGoing ?? true,
         signal,
         emit,
@@ -286,6 +302,7 @@ export class Project {
         uploads: this.uploads,
         ingest: (item) => this.ingest(item),
         commit: async (item, images) => {
+          if (options.isCurrent && !options.isCurrent(item.job.id, item.job.key)) return
           await this.writeOutputs(item, images)
           updates[item.job.id] = lockEntry(item, images)
         },

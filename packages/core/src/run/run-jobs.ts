@@ -38,6 +38,8 @@ export interface RunnerContext {
   /** Global cap on jobs in flight. */
   concurrency: number
   limits(id: ProviderId): ProviderLimits
+  /** Caps shared with other runs of the same project; created from `concurrency` and `limits` when absent. */
+  gates?: RunnerGates
   /** Stop on the first failure instead of finishing the other jobs. */
   keepGoing: boolean
   signal: AbortSignal
@@ -66,6 +68,37 @@ interface ProviderGate {
 }
 
 /**
+ * The concurrency caps and rate gates of a project. Shared by every run of one `Project`, so
+ * overlapping runs (a dev session rebuilding while an earlier change is still generating) stay
+ * within the same global and per-provider limits.
+ */
+export interface RunnerGates {
+  global: ReturnType<typeof pLimit>
+  provider(id: ProviderId): ProviderGate
+}
+
+/** Creates the gates for a global cap and per-provider limits. */
+export function createRunnerGates(concurrency: number, limits: (id: ProviderId) => ProviderLimits): RunnerGates {
+  const providers = new Map<ProviderId, ProviderGate>()
+  return {
+    global: pLimit(Math.max(1, concurrency)),
+    provider(id) {
+      let existing = providers.get(id)
+      if (!existing) {
+        const limit = limits(id)
+        existing = {
+          limit: pLimit(Math.max(1, limit.concurrency ?? concurrency)),
+          paid: rateLimited(limit.requestsPerMinute),
+          status: rateLimited(limit.statusRequestsPerMinute ?? 3000),
+        }
+        providers.set(id, existing)
+      }
+      return existing
+    },
+  }
+}
+
+/**
  * Runs the `generate` jobs of a plan. Global and per-provider concurrency; per-provider request
  * rates; one key at a time across processes (a job whose key is being made elsewhere waits and
  * then uses that result); n split into requests of at most the provider's maximum; free calls
@@ -75,23 +108,11 @@ interface ProviderGate {
  */
 export async function runJobs(jobs: readonly PlannedJob[], context: RunnerContext): Promise<Map<string, JobOutcome>> {
   const outcomes = new Map<string, JobOutcome>()
-  const global = pLimit(Math.max(1, context.concurrency))
-  const gates = new Map<ProviderId, ProviderGate>()
+  const gates = context.gates ?? createRunnerGates(context.concurrency, context.limits)
   const stop = new AbortController()
   const signal = AbortSignal.any([context.signal, stop.signal])
-  const gate = (id: ProviderId): ProviderGate => {
-    let existing = gates.get(id)
-    if (!existing) {
-      const limits = context.limits(id)
-      existing = {
-        limit: pLimit(Math.max(1, limits.concurrency ?? context.concurrency)),
-        paid: rateLimited(limits.requestsPerMinute),
-        status: rateLimited(limits.statusRequestsPerMinute ?? 3000),
-      }
-      gates.set(id, existing)
-    }
-    return existing
-  }
+  const gate = (id: ProviderId) => gates.provider(id)
+  const global = gates.global
 
   for (const planned of jobs) {
     context.emit({ type: 'job:queued', id: planned.job.id, provider: planned.job.provider, newImages: planned.newImages, reasons: planned.reasons })

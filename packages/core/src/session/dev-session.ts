@@ -1,0 +1,377 @@
+import { posix } from 'node:path'
+import type { Diagnostic } from '../diagnostics.js'
+import { ImagesEditError } from '../errors.js'
+import type { Job } from '../manifest/job.js'
+import type { LoadedManifest } from '../manifest/load-manifest.js'
+import type { PlannedJob } from '../plan/plan.js'
+import type { BuildResult, Project } from '../project.js'
+import { renderLocalEdit } from '../providers/local-provider.js'
+import type { EditRequest, OutputFormat, PixelSize } from '../providers/provider.js'
+import type { RunEvent } from '../run/events.js'
+
+/** Where a job stands in a dev session. */
+export type JobPhase = 'ready' | 'queued' | 'running' | 'failed' | 'blocked'
+
+/** One image of a ready job. */
+export interface ReadyImage {
+  /** Output path relative to the manifest folder. */
+  path: string
+  sha256: string
+  width: number
+  height: number
+  format: OutputFormat
+}
+
+/** Everything a UI shows about one job (the dev panel, the Vite overlay, `watch`). */
+export interface JobView {
+  id: string
+  recipe: string
+  key: string
+  provider: string
+  model: string
+  /** True for the `local` provider: results are placeholders. */
+  local: boolean
+  prompt: string
+  refs: { source: string; path?: string }[]
+  mask?: { source: string; path?: string }
+  n: number
+  format: OutputFormat
+  /** Expected size; undefined for `ratio: auto`. */
+  size?: PixelSize
+  outputs: string[]
+  phase: JobPhase
+  stage?: string
+  percent?: number
+  error?: string
+  reasons: string[]
+  /** The images of the current key, when ready. */
+  images: ReadyImage[]
+  updatedAt: number
+}
+
+/** What a session reports. */
+export type SessionEvent =
+  | { type: 'manifest:error'; diagnostics: Diagnostic[] }
+  | { type: 'manifest:ok'; jobs: number; warnings: Diagnostic[] }
+  | { type: 'job'; job: JobView }
+  | { type: 'run'; event: RunEvent }
+  | { type: 'build:done'; result: BuildResult }
+  | { type: 'error'; message: string }
+
+/** Options of {@link DevSession}. */
+export interface DevSessionOptions {
+  onEvent?: (event: SessionEvent) => void
+  /** Refuse to generate (a CI-like dev run). @default false */
+  frozen?: boolean
+  /** Only these recipe or job ids. */
+  only?: readonly string[]
+}
+
+/**
+ * The engine side of `images-edit watch` and the Vite dev server: reload the manifest on demand,
+ * keep the last good one when an edit breaks it, rerun exactly the jobs whose key changed, never
+ * block on the API, and keep every paid job that is already in flight running to the end (its
+ * result lands in the store for when that key comes back). Watchers and servers are the
+ * adapters' business; this class only decides what runs.
+ */
+export class DevSession {
+  private loaded: LoadedManifest | undefined
+  private readonly views = new Map<string, JobView>()
+  /** Job id → key being built right now (possibly several keys over time). */
+  private readonly building = new Map<string, Set<string>>()
+  private readonly builds = new Set<Promise<unknown>>()
+  private refreshing: Promise<unknown> = Promise.resolve()
+  private readonly controller = new AbortController()
+  private readonly placeholders = new Map<string, Promise<Uint8Array>>()
+  private closed = false
+
+  constructor(
+    readonly project: Project,
+    private readonly options: DevSessionOptions = {},
+  ) {}
+
+  /** The last manifest that validated, if any. */
+  get manifest(): LoadedManifest | undefined {
+    return this.loaded
+  }
+
+  /** Every job of the last good manifest, in id order. */
+  jobs(): JobView[] {
+    return [...this.views.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+  }
+
+  /** One job, by job id or (for a recipe with one job) recipe id. */
+  job(id: string): JobView | undefined {
+    return this.views.get(id) ?? this.jobs().find((view) => view.recipe === id)
+  }
+
+  /** Jobs of a recipe (several for `each`). */
+  recipeJobs(recipe: string): JobView[] {
+    return this.jobs().filter((view) => view.recipe === recipe)
+  }
+
+  /** Paths to watch: the manifest, every ref and mask file, and the folders `each` globs look in. */
+  watchList(): { files: string[]; folders: string[] } {
+    const root = this.project.root
+    const files = new Set<string>([this.project.manifestPath])
+    const folders = new Set<string>()
+    const loaded = this.loaded
+    if (loaded) {
+      for (const job of loaded.jobs) {
+        for (const input of [...job.refs, ...(job.mask ? [job.mask] : [])]) if (input.input.kind === 'file') files.add(input.input.path)
+      }
+      for (const recipe of Object.values(loaded.manifest?.recipes ?? {})) {
+        if (!recipe.each) continue
+        const fixed: string[] = []
+        for (const segment of recipe.each.split('/').slice(0, -1)) {
+          if (/[*?[\]{}()!+@]/.test(segment)) break
+          fixed.push(segment)
+        }
+        folders.add(posix.join(root.split('\\').join('/'), ...fixed))
+      }
+    }
+    return { files: [...files].sort(), folders: [...folders].sort() }
+  }
+
+  /**
+   * Reloads the manifest and starts building every stale job that is not already being built
+   * with the same key. Resolves once planning is done (never waits for a provider). Calls are
+   * serialized: a burst of file events makes one refresh after another, not overlapping ones.
+   */
+  refresh(): Promise<{ ok: boolean; started: string[] }> {
+    const next = this.refreshing.then(() => this.refreshNow())
+    this.refreshing = next.catch(() => {})
+    return next
+  }
+
+  private async refreshNow(): Promise<{ ok: boolean; started: string[] }> {
+    if (this.closed) return { ok: false, started: [] }
+    let loaded: LoadedManifest
+    try {
+      loaded = await this.project.load()
+    } catch (error) {
+      this.emit({ type: 'error', message: ImagesEditError.is(error) ? error.message : String(error) })
+      return { ok: false, started: [] }
+    }
+    const errors = loaded.diagnostics.filter((item) => item.severity === 'error')
+    if (errors.length > 0) {
+      // Keep the last good state: outputs, views and running jobs stay as they are.
+      this.emit({ type: 'manifest:error', diagnostics: loaded.diagnostics })
+      return { ok: false, started: [] }
+    }
+    this.loaded = loaded
+    this.emit({ type: 'manifest:ok', jobs: loaded.jobs.length, warnings: loaded.diagnostics })
+
+    const only = this.options.only ?? []
+    const { plan } = await this.project.plan({ loaded, only })
+    const current = new Set(plan.jobs.map((item) => item.job.id))
+    for (const id of [...this.views.keys()]) if (!current.has(id)) this.views.delete(id)
+
+    const toBuild: PlannedJob[] = []
+    for (const item of plan.jobs) {
+      const keys = this.building.get(item.job.id)
+      if (item.status === 'fresh') {
+        this.update(item.job, { phase: 'ready', reasons: item.reasons, images: readyImages(item.job, item.available) })
+      } else if (item.status === 'blocked') {
+        this.update(item.job, { phase: 'blocked', reasons: item.reasons, images: [] })
+      } else if (keys?.has(item.job.key)) {
+        // Already being made with exactly these inputs: nothing to start.
+        this.update(item.job, { reasons: item.reasons })
+      } else {
+        toBuild.push(item)
+        this.update(item.job, { phase: 'queued', reasons: item.reasons, images: [], stage: item.status === 'restore' ? 'restoring' : 'queued' })
+      }
+    }
+    if (toBuild.length > 0) this.startBuild(loaded, toBuild)
+    return { ok: true, started: toBuild.map((item) => item.job.id) }
+  }
+
+  private startBuild(loaded: LoadedManifest, items: PlannedJob[]): void {
+    const keys = new Map(items.map((item) => [item.job.id, item.job.key]))
+    for (const item of items) {
+      const keys = this.building.get(item.job.id) ?? new Set<string>()
+      keys.add(item.job.key)
+      this.building.set(item.job.id, keys)
+    }
+    const build = this.project
+      .build({
+        loaded,
+        only: items.map((item) => item.job.id),
+        frozen: this.options.frozen ?? false,
+        signal: this.controller.signal,
+        isCurrent: (id, key) => this.loaded?.jobs.find((job) => job.id === id)?.key === key,
+        onEvent: (event) => this.onRunEvent(event, keys),
+      })
+      .then(
+        (result) => {
+          for (const item of items) {
+            const view = this.views.get(item.job.id)
+            if (!view || view.key !== item.job.key) continue
+            const failed = result.failed.find((entry) => entry.id === item.job.id)
+            const blocked = result.blocked.find((entry) => entry.id === item.job.id)
+            if (failed) this.update(item.job, { phase: 'failed', error: failed.error.message })
+            else if (blocked) this.update(item.job, { phase: 'blocked', reasons: blocked.reasons })
+          }
+          this.emit({ type: 'build:done', result })
+        },
+        (error: unknown) => {
+          const message = ImagesEditError.is(error) ? error.message : error instanceof Error ? error.message : String(error)
+          for (const item of items) if (this.views.get(item.job.id)?.key === item.job.key) this.update(item.job, { phase: 'failed', error: message })
+          this.emit({ type: 'error', message })
+        },
+      )
+      .finally(() => {
+        for (const item of items) this.building.get(item.job.id)?.delete(item.job.key)
+        this.builds.delete(build)
+      })
+    this.builds.add(build)
+  }
+
+  /** A run's event, applied to the job's view only while the job still has the key that run builds. */
+  private onRunEvent(event: RunEvent, keys: ReadonlyMap<string, string>): void {
+    this.emit({ type: 'run', event })
+    if (!('id' in event) || event.id === undefined) return
+    const view = this.views.get(event.id)
+    if (!view || view.key !== keys.get(event.id)) return
+    const job = this.loaded?.jobs.find((item) => item.id === event.id)
+    if (!job) return
+    switch (event.type) {
+      case 'job:started':
+        this.update(job, { phase: 'running', stage: 'starting' })
+        break
+      case 'job:progress':
+        this.update(job, {
+          phase: 'running',
+          stage: event.note ? `${event.stage}: ${event.note}` : event.stage,
+          ...(event.percent !== undefined ? { percent: event.percent } : {}),
+        })
+        break
+      case 'job:done':
+      case 'job:restored':
+      case 'job:fresh':
+        void this.markReady(job)
+        break
+      case 'job:failed':
+        this.update(job, { phase: 'failed', error: event.error.message })
+        break
+      case 'job:blocked':
+        this.update(job, { phase: 'blocked', reasons: event.reasons })
+        break
+      default:
+        break
+    }
+  }
+
+  /** A finished job's images come from the lock, which the build has just written for it. */
+  private async markReady(job: Job): Promise<void> {
+    const { plan } = await this.project.plan({ loaded: this.loaded as LoadedManifest, only: [job.id] })
+    const item = plan.jobs[0]
+    if (!item || item.job.key !== job.key || item.available.length < job.n) return
+    this.update(job, { phase: 'ready', images: readyImages(job, item.available), reasons: [] })
+  }
+
+  /**
+   * A stand-in image of the exact size and format for a job that is not ready: the `local`
+   * provider's rendering of the same recipe, cached per key.
+   */
+  placeholder(id: string, index = 0): Promise<Uint8Array> {
+    const job = this.loaded?.jobs.find((item) => item.id === id)
+    if (!job) return Promise.reject(new ImagesEditError('USAGE', `unknown job ${id}`))
+    const cacheKey = `${job.key}:${index}`
+    let pending = this.placeholders.get(cacheKey)
+    if (!pending) {
+      const request: EditRequest = {
+        jobKey: job.key,
+        model: 'local-v1',
+        prompt: job.prompt,
+        refs: job.refs.map((ref) => ref.input),
+        ...(job.mask ? { mask: job.mask.input } : {}),
+        ratio: job.params.ratio,
+        resolution: job.params.resolution,
+        ...(job.size ? { size: job.size } : {}),
+        n: 1,
+        firstIndex: index,
+        take: 1,
+        quality: job.params.quality,
+        format: job.params.format,
+        ...(job.seed !== undefined ? { seed: job.seed } : {}),
+      }
+      pending = renderLocalEdit(request, { signal: this.controller.signal }).then((result) => result.images[0]?.bytes ?? new Uint8Array())
+      pending.catch(() => this.placeholders.delete(cacheKey))
+      this.placeholders.set(cacheKey, pending)
+    }
+    return pending
+  }
+
+  /** Jobs with a build in flight. */
+  inFlight(): string[] {
+    return [...this.building.entries()].filter(([, keys]) => keys.size > 0).map(([id]) => id)
+  }
+
+  /** Waits until no build is running (tests, `vite build` after dev). */
+  async idle(): Promise<void> {
+    await this.refreshing
+    while (this.builds.size > 0) await Promise.allSettled([...this.builds])
+  }
+
+  /**
+   * Stops. With `abort`, running provider calls are cancelled (task ids stay journaled, so the next
+   * run resumes them without paying again); without it, running jobs finish first.
+   */
+  async close(options: { abort?: boolean } = {}): Promise<void> {
+    this.closed = true
+    if (options.abort) this.controller.abort(new ImagesEditError('ABORTED', 'the dev session closed'))
+    await this.idle()
+    await this.project.close()
+  }
+
+  private update(job: Job, changes: Partial<JobView>): void {
+    const previous = this.views.get(job.id)
+    const fresh = !previous || previous.key !== job.key
+    const view: JobView = {
+      id: job.id,
+      recipe: job.recipe,
+      key: job.key,
+      provider: job.provider,
+      model: job.model,
+      local: job.provider === 'local',
+      prompt: job.prompt,
+      refs: job.refs.map((ref) => ({ source: ref.source, ...(ref.path ? { path: ref.path } : {}) })),
+      ...(job.mask ? { mask: { source: job.mask.source, ...(job.mask.path ? { path: job.mask.path } : {}) } } : {}),
+      n: job.n,
+      format: job.params.format,
+      ...(job.size ? { size: job.size } : {}),
+      outputs: job.outputs,
+      phase: fresh ? 'queued' : (previous?.phase ?? 'queued'),
+      reasons: fresh ? [] : (previous?.reasons ?? []),
+      images: fresh ? [] : (previous?.images ?? []),
+      ...(fresh || !previous?.stage ? {} : { stage: previous.stage }),
+      ...(fresh || previous?.percent === undefined ? {} : { percent: previous.percent }),
+      ...(fresh || !previous?.error ? {} : { error: previous.error }),
+      ...changes,
+      updatedAt: Date.now(),
+    }
+    if (changes.phase && changes.phase !== 'failed') delete view.error
+    if (changes.phase === 'ready') {
+      delete view.stage
+      delete view.percent
+    }
+    this.views.set(job.id, view)
+    this.emit({ type: 'job', job: view })
+  }
+
+  private emit(event: SessionEvent): void {
+    try {
+      this.options.onEvent?.(event)
+    } catch {
+      // A UI's bug must not stop the engine.
+    }
+  }
+}
+
+function readyImages(job: Job, available: PlannedJob['available']): ReadyImage[] {
+  return job.outputs.slice(0, available.length).map((path, index) => {
+    const image = available[index] as PlannedJob['available'][number]
+    return { path, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
+  })
+}
