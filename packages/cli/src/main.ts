@@ -18,11 +18,12 @@ import pc from 'picocolors'
 import { HELP } from './help.js'
 import { GITIGNORE_LINES, STARTER_MANIFEST } from './init-template.js'
 import { createJsonReporter, createLiveReporter, createPlainReporter, type Output, type Reporter } from './reporters.js'
+import { watchCommand } from './watch.js'
 
 /** Exit codes (PRODUCT §7). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3, interrupted: 130 } as const
 
-const COMMANDS = ['init', 'validate', 'plan', 'build', 'status', 'gc'] as const
+const COMMANDS = ['init', 'validate', 'plan', 'build', 'watch', 'status', 'gc'] as const
 type Command = (typeof COMMANDS)[number]
 const PROVIDERS: readonly ProviderId[] = ['toapis', 'aa', 'openai', 'local']
 
@@ -146,6 +147,18 @@ async function run(
         return await plan(project, recipes, values, output)
       case 'build':
         return await build(project, recipes, values, output, context)
+      case 'watch':
+        await watchCommand(project, {
+          recipes,
+          frozen: values.frozen ? true : values['no-frozen'] ? false : isCI(context.env),
+          json: Boolean(values.json),
+          output,
+          cwd: process.cwd(),
+          signal: context.signal,
+          printDiagnostics,
+        })
+        // Watching only ends on Ctrl-C.
+        return EXIT.interrupted
       case 'status':
         return await status(project, recipes, values, output)
       case 'gc':
@@ -158,8 +171,12 @@ async function run(
 
 const BUILD_ONLY = ['concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going'] as const
 
+const WATCH_OPTIONS: readonly string[] = ['frozen', 'no-frozen']
+
 function checkOptions(command: Command, values: Values): void {
-  if (command !== 'build' && command !== 'plan') {
+  if (command === 'watch') {
+    for (const name of BUILD_ONLY) if (!WATCH_OPTIONS.includes(name) && values[name] !== undefined) throw new UsageError(`--${name} applies to \`build\` only`)
+  } else if (command !== 'build' && command !== 'plan') {
     for (const name of BUILD_ONLY) if (values[name] !== undefined) throw new UsageError(`--${name} applies to \`build\` only`)
   } else if (command === 'plan') {
     for (const name of BUILD_ONLY) if (name !== 'force' && values[name] !== undefined) throw new UsageError(`--${name} applies to \`build\` only`)

@@ -12,6 +12,7 @@ import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
+import { crashPoint } from './run/crash-points.js'
 import type { EventListener, JobError } from './run/events.js'
 import { createRunnerGates, type JobOutcome, type ProviderLimits, type RunnerGates, runJobs } from './run/run-jobs.js'
 import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
@@ -478,6 +479,7 @@ export class Project {
       const next: LockFile = { lockfileVersion: 1, jobs: {} }
       for (const [id, entry] of Object.entries(current.jobs)) if (!options.dropMissing || options.dropMissing.has(id)) next.jobs[id] = entry
       Object.assign(next.jobs, updates)
+      crashPoint('mid-commit-lock')
       return writeLock(this.lockPath, next)
     })
   }
@@ -491,6 +493,7 @@ export class Project {
       if (output.action === 'keep') continue
       // Ledger first: should we die between the two writes, the file still has recoverable bytes.
       await this.recordWritten({ [output.path]: image.sha256 })
+      crashPoint('mid-commit-output')
       if (!(await this.store.copyObjectTo(image.sha256, target))) {
         throw new ImagesEditError('STORE', `stored image ${image.sha256.slice(0, 12)} for ${output.path} is missing or damaged; rerun to regenerate it`)
       }

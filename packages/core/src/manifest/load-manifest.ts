@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, realpath } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
 import type { Diagnostic } from '../diagnostics.js'
@@ -9,7 +9,7 @@ import { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from '../providers/ca
 import type { ProviderId } from '../providers/provider.js'
 import type { Job, JobInput, JobParams } from './job.js'
 import { parseManifestText } from './parse-manifest.js'
-import { checkJob, type JobDraft } from './rules.js'
+import { checkJob, isInside, type JobDraft } from './rules.js'
 import type { DocPath, ManifestSource } from './source.js'
 import { KNOWN_TOKENS, substitute, type TokenValues } from './template.js'
 import { DEFAULT_CONCURRENCY, DEFAULT_OUT, type Manifest, type Recipe, type RecipeParameters } from './types.js'
@@ -102,6 +102,20 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     diagnostics,
     vars: manifest.vars ?? {},
   }
+  const security = { allowOutsideProject: manifest.security?.allowOutsideProject === true, allowLoopbackHttp: manifest.security?.allowLoopbackHttp === true }
+  const realRoot = await realpath(root).catch(() => root)
+  if (!security.allowOutsideProject && !isInside(root, outDir)) {
+    diagnostics.push(
+      source.diagnostic(
+        'error',
+        'out/outside-project',
+        ['out'],
+        `\`out: ${manifest.out}\` is outside the project folder ${root}`,
+        'Use a folder inside the project, or set `security.allowOutsideProject: true` if writing outside is intended.',
+      ),
+    )
+    return { ...empty, manifest, diagnostics: sortDiagnostics(dedupe(diagnostics)) }
+  }
   const drafts: JobDraft[] = []
   for (const [recipeId, recipe] of Object.entries(manifest.recipes)) {
     if (brokenRecipes.has(recipeId)) continue
@@ -110,7 +124,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const jobs: Job[] = []
   await Promise.all(
     drafts.map(async (draft) => {
-      const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root })
+      const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root, realRoot, security })
       const job = ok && !draft.broken ? finishJob(draft, context) : undefined
       if (job) jobs.push(job)
     }),
@@ -225,7 +239,8 @@ async function expandRecipe(recipeId: string, recipe: Recipe, context: ExpandCon
     report([...recipePath, 'each'], pattern.problems, '`each`')
     if (pattern.problems.length > 0) return []
     globBase = staticBase(pattern.value)
-    const files = await glob(pattern.value, { cwd: context.root, onlyFiles: true, expandDirectories: false })
+    // Symlinked folders are not followed: a link out of the project must not widen a glob.
+    const files = await glob(pattern.value, { cwd: context.root, onlyFiles: true, expandDirectories: false, followSymbolicLinks: false })
     if (files.length === 0) {
       diagnostics.push(
         source.diagnostic(

@@ -1,5 +1,5 @@
-import { readdir } from 'node:fs/promises'
-import { dirname, posix, resolve } from 'node:path'
+import { readdir, realpath } from 'node:fs/promises'
+import { dirname, isAbsolute, posix, relative, resolve } from 'node:path'
 import type { Diagnostic } from '../diagnostics.js'
 import type { FileIndex } from '../hash/file-index.js'
 import type { InputFormat, ProviderCapabilities, ProviderId } from '../providers/provider.js'
@@ -41,7 +41,18 @@ interface RuleContext {
   fileIndex: FileIndex
   diagnostics: Diagnostic[]
   root: string
+  /** The root with symlinks resolved, to check where a file really is. */
+  realRoot: string
+  security: { allowOutsideProject: boolean; allowLoopbackHttp: boolean }
 }
+
+/** Whether `path` is `folder` or inside it. */
+export function isInside(folder: string, path: string): boolean {
+  const relation = relative(folder, path)
+  return relation === '' || (!relation.startsWith('..') && !isAbsolute(relation))
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]'])
 
 const MB = 1024 * 1024
 
@@ -205,14 +216,17 @@ async function resolveInput(draft: JobDraft, value: string, path: DocPath, role:
     } catch {
       url = undefined
     }
-    if (url?.protocol !== 'https:') {
+    const loopbackHttp = url?.protocol === 'http:' && LOOPBACK.has(url.hostname) && context.security.allowLoopbackHttp
+    if (!url || (url.protocol !== 'https:' && !loopbackHttp)) {
       diagnostics.push(
         source.diagnostic(
           'error',
           `${role}/url`,
           path,
           `${value} is not an https URL`,
-          'URL references must start with https://; or download the file and give its path.',
+          url?.protocol === 'http:' && LOOPBACK.has(url.hostname)
+            ? 'Loopback http URLs need `security.allowLoopbackHttp: true` in the manifest (meant for tests).'
+            : 'URL references must start with https://; or download the file and give its path.',
         ),
       )
       return undefined
@@ -251,6 +265,22 @@ async function resolveInput(draft: JobDraft, value: string, path: DocPath, role:
       ),
     )
     return undefined
+  }
+  if (!context.security.allowOutsideProject) {
+    // Where the file really is: `..`, an absolute path or a symlink may all lead out of the project.
+    const real = await realpath(absolute).catch(() => absolute)
+    if (!isInside(context.realRoot, real)) {
+      diagnostics.push(
+        source.diagnostic(
+          'error',
+          `${role}/outside-project`,
+          path,
+          `${value}${real !== absolute ? ` (a link to ${real})` : ''} is outside the project folder ${root}${where}`,
+          'Move the file into the project, or set `security.allowOutsideProject: true` in the manifest if reaching outside is intended.',
+        ),
+      )
+      return undefined
+    }
   }
   const image = lookup.info.image
   if (!image || image.format === 'unknown') {

@@ -67,6 +67,13 @@ export interface Manifest {
   /** @default 8 */
   concurrency?: number
   budget?: { maxImagesPerRun?: number }
+  /** Loosen the path and URL rules (both off by default). */
+  security?: {
+    /** Let refs, masks, `each` globs and `out` reach outside the manifest's folder. @default false */
+    allowOutsideProject?: boolean
+    /** Accept `http://` URL refs on loopback hosts (tests). @default false */
+    allowLoopbackHttp?: boolean
+  }
   recipes: Record<string, Recipe>
 }
 

@@ -9,6 +9,7 @@ import type { EditContext, EditRequest, EditResult, ImageEditProvider, OutputFor
 import type { Journal } from '../store/journal.js'
 import type { KeyLocks } from '../store/key-lock.js'
 import type { ImageRecord, JobRecord, ResultStore, TakeRecord } from '../store/store.js'
+import { crashPoint } from './crash-points.js'
 import type { EventListener, JobError } from './events.js'
 import { FREE_RETRIES, PAID_RETRIES, withRetries } from './retry.js'
 
@@ -209,7 +210,9 @@ async function generate(planned: PlannedJob, context: RunnerContext, gate: Provi
     try {
       for (const image of result.images) {
         const bytes = 'bytes' in image ? image.bytes : await downloadResult(provider, image.url, job, context, signal)
+        crashPoint('mid-download')
         images.push(await verifyAndStore(bytes, job, context.store))
+        crashPoint('mid-commit-store')
       }
       if (images.length !== count)
         throw new ProviderError(`${job.provider} returned ${images.length} image(s) for a request of ${count}`, { provider: job.provider, stage: 'download' })
@@ -265,6 +268,7 @@ async function callProvider(
         ? await withRetries(() => provider.prepare?.(request, editContext) as Promise<unknown>, FREE_RETRIES, { signal, onRetry })
         : undefined
       const submit = provider.submit.bind(provider)
+      crashPoint('after-upload')
       const { taskId } = await withRetries(() => gate.paid(() => submit(request, prepared, editContext)), PAID_RETRIES, { signal, onRetry })
       entry = {
         key: job.key,
@@ -277,6 +281,7 @@ async function callProvider(
         submittedAt: new Date().toISOString(),
       }
       await context.journal.put(entry)
+      crashPoint('after-submit')
       context.emit({ type: 'job:progress', id: job.id, stage: 'submitted', taskId })
     }
     const status = await waitForTask(provider, entry.taskId, Date.parse(entry.submittedAt), context.limits(job.provider), editContext, gate, onRetry).catch(
@@ -342,6 +347,7 @@ async function waitForTask(
       throw new ImagesEditError('ABORTED', 'interrupted')
     })
     const status = await withRetries(() => gate.status(() => poll(taskId, context)), FREE_RETRIES, { signal: context.signal, onRetry })
+    crashPoint('mid-poll')
     if (status.state === 'completed' || status.state === 'failed') return status
     context.onProgress({ stage: status.state, taskId, ...(status.percent !== undefined ? { percent: status.percent } : {}) })
     const elapsed = Date.now() - start

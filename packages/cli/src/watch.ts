@@ -1,0 +1,316 @@
+import { basename, isAbsolute, join, relative, resolve } from 'node:path'
+import { type BuildResult, DevSession, type Diagnostic, type Project, type SessionEvent, TEMP_MARKER } from '@images-edit/core'
+import { type FSWatcher, watch } from 'chokidar'
+import { createJsonReporter, createPlainReporter, type Output } from './reporters.js'
+
+/** Options of {@link watchInputs}. */
+export interface InputWatcherOptions {
+  /**
+   * Quiet time after the last file event before `onChange` is called; a burst of events (an
+   * editor's save, a folder of photos copied in) makes one call.
+   * @default 100
+   */
+  debounceMs?: number
+  /** Called with the absolute paths that changed since the last call; calls never overlap. */
+  onChange: (paths: string[]) => Promise<void> | void
+  /** A watcher error (a folder that cannot be read); watching goes on. */
+  onError?: (error: Error) => void
+}
+
+/** What {@link watchInputs} watches right now. */
+export interface WatchedPaths {
+  /** Absolute paths: the manifest, every ref and mask. */
+  files: string[]
+  /** Absolute folders `each` globs look in (new files fan out). */
+  folders: string[]
+}
+
+/** A chokidar watcher over a dev session's inputs. */
+export interface InputWatcher {
+  /** Watches exactly what the session's last good manifest reads; call after every refresh. */
+  sync(): WatchedPaths
+  /** Resolves once the first paths are being watched (events before that are lost). */
+  ready(): Promise<void>
+  /** Stops watching; a pending debounced change is dropped. */
+  close(): Promise<void>
+}
+
+/**
+ * Watches the manifest, every ref and mask, and the folders of `each` globs, and reports changes
+ * debounced. Never reports images-edit's own writes: the output folder, every output file, the
+ * store, the lock and temporary files are ignored, so a build cannot trigger itself.
+ */
+export function watchInputs(session: DevSession, options: InputWatcherOptions): InputWatcher {
+  const { project } = session
+  const debounceMs = options.debounceMs ?? 100
+  let current: WatchedPaths = { files: [], folders: [] }
+  let explicit = new Set<string>()
+  const added = new Set<string>()
+  // These only grow: a folder that once held outputs may still be written by a build in flight.
+  const outDirs = new Set<string>()
+  const outputs = new Set<string>()
+
+  const ignored = (path: string): boolean => {
+    const absolute = resolve(path)
+    if (basename(absolute).includes(TEMP_MARKER)) return true
+    if (absolute === project.lockPath || inside(project.storeDir, absolute)) return true
+    if (outputs.has(absolute)) return true
+    for (const folder of outDirs) if (inside(folder, absolute)) return true
+    if (explicit.has(absolute)) return false
+    const name = basename(absolute)
+    return name === '.git' || name === 'node_modules'
+  }
+  const relevant = (path: string): boolean => {
+    const absolute = resolve(path)
+    return !ignored(absolute) && (explicit.has(absolute) || current.folders.some((folder) => inside(folder, absolute)))
+  }
+
+  let watcher: FSWatcher | undefined
+  let pending = new Set<string>()
+  let timer: NodeJS.Timeout | undefined
+  let queue: Promise<void> = Promise.resolve()
+  let closed = false
+  let firstReady: Promise<void> = Promise.resolve()
+
+  const flush = () => {
+    timer = undefined
+    const paths = [...pending].sort()
+    pending = new Set()
+    if (paths.length === 0 || closed) return
+    // Serialized: changes arriving while a refresh runs wait for the next debounce and call.
+    queue = queue.then(async () => {
+      if (closed) return
+      try {
+        await options.onChange(paths)
+      } catch (error) {
+        options.onError?.(error instanceof Error ? error : new Error(String(error)))
+      }
+    })
+  }
+  const onEvent = (_event: string, path: string) => {
+    if (closed || !relevant(path)) return
+    pending.add(resolve(path))
+    if (timer) clearTimeout(timer)
+    timer = setTimeout(flush, debounceMs)
+  }
+
+  return {
+    sync() {
+      const list = session.watchList()
+      const root = project.root
+      outDirs.add(session.manifest?.outDir ?? join(root, 'out'))
+      // `out: .` would ignore the whole project; then only the output files themselves are ignored.
+      outDirs.delete(root)
+      for (const job of session.jobs()) for (const output of job.outputs) outputs.add(resolve(root, output))
+      current = { files: list.files.map((path) => resolve(path)), folders: list.folders.map((path) => resolve(path)) }
+      explicit = new Set(current.files)
+      // Paths are only ever added: events outside the current list are dropped by `relevant`,
+      // and chokidar's unwatch would also hide a file that an `each` folder still covers.
+      const fresh = [...current.files, ...current.folders].filter((path) => !added.has(path) && !ignored(path))
+      for (const path of fresh) added.add(path)
+      if (fresh.length > 0 && !closed) {
+        if (!watcher) {
+          watcher = watch(fresh, { ignoreInitial: true, ignored, persistent: true })
+          watcher.on('all', onEvent)
+          watcher.on('error', (error) => options.onError?.(error instanceof Error ? error : new Error(String(error))))
+          const instance = watcher
+          firstReady = new Promise((done) => instance.once('ready', () => done()))
+        } else {
+          watcher.add(fresh)
+        }
+      }
+      return { files: [...current.files], folders: [...current.folders] }
+    },
+    ready: () => firstReady,
+    async close() {
+      closed = true
+      if (timer) clearTimeout(timer)
+      await watcher?.close()
+      await queue
+    },
+  }
+}
+
+/** Options of {@link watchCommand}. */
+export interface WatchCommandOptions {
+  /** Only these recipe or job ids (all when empty). */
+  recipes: readonly string[]
+  frozen: boolean
+  json: boolean
+  output: Output
+  /** Paths are printed relative to this folder. */
+  cwd: string
+  /** Aborted on Ctrl-C: watching stops. */
+  signal: AbortSignal
+  /** Prints located manifest problems (`file:line:col`), as the other commands do. */
+  printDiagnostics: (diagnostics: readonly Diagnostic[], output: Output, cwd: string, strict: boolean) => void
+  /** @default 100 */
+  debounceMs?: number
+}
+
+/**
+ * `images-edit watch`: an initial build, then a rebuild of exactly the jobs whose key changed on
+ * every edit, until Ctrl-C. Resolves once stopped; throws only for a usage error at start (an
+ * unknown recipe). An invalid manifest never ends it: the error is printed and the last good
+ * manifest stays in force.
+ */
+export async function watchCommand(project: Project, options: WatchCommandOptions): Promise<void> {
+  const { output, json, cwd } = options
+  const { colors: c } = output
+  const reporter = json ? createJsonReporter(output) : createPlainReporter(output)
+  const rel = (path: string) => (isAbsolute(path) ? relative(cwd, path) || '.' : path)
+  const line = (text: string) => {
+    if (!output.quiet) output.out.write(`${text}\n`)
+  }
+  const emitJson = (event: Record<string, unknown>) => output.out.write(`${JSON.stringify(event)}\n`)
+
+  const onSessionEvent = (event: SessionEvent) => {
+    switch (event.type) {
+      case 'run':
+        // Flattened, so `watch --json` lines read like `build --json` lines.
+        reporter.event(event.event)
+        return
+      case 'manifest:error':
+        if (json) emitJson(event)
+        options.printDiagnostics(event.diagnostics, output, cwd, false)
+        output.err.write(
+          session.manifest
+            ? `${c.yellow('keeping the last good manifest;')} fix it and save\n`
+            : `${c.yellow('waiting for a valid manifest;')} fix it and save\n`,
+        )
+        return
+      case 'manifest:ok':
+        // Plain output shows warnings through the build's `warning` events, once per build.
+        if (json) emitJson(event)
+        return
+      case 'job':
+        if (json) emitJson(event)
+        return
+      case 'build:done':
+        if (json) emitJson({ type: 'build:done', ...summarize(event.result) })
+        else output.out.write(`${describeBuild(event.result, output, rel)}\n`)
+        return
+      case 'error':
+        if (json) emitJson(event)
+        output.err.write(`${c.red('error:')} ${event.message}\n`)
+        return
+    }
+  }
+  const session = new DevSession(project, { onEvent: onSessionEvent, frozen: options.frozen, only: options.recipes })
+
+  const announce = (watched: WatchedPaths) => {
+    if (json) {
+      emitJson({ type: 'watching', files: watched.files.map(rel), folders: watched.folders.map(rel) })
+      return
+    }
+    const files = `${watched.files.length} file${watched.files.length === 1 ? '' : 's'}`
+    const folders = watched.folders.length ? ` and ${watched.folders.length} folder${watched.folders.length === 1 ? '' : 's'}` : ''
+    line(c.dim(`watching ${files}${folders} for changes (Ctrl-C to stop)…`))
+  }
+
+  const watcher = watchInputs(session, {
+    ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
+    onChange: async (paths) => {
+      let result: { ok: boolean; started: string[] }
+      try {
+        result = await session.refresh()
+      } catch (error) {
+        // e.g. a recipe named on the command line was removed from the manifest.
+        const message = error instanceof Error ? error.message : String(error)
+        if (json) emitJson({ type: 'error', message })
+        output.err.write(`${c.red('error:')} ${message}\n`)
+        return
+      }
+      const watched = watcher.sync()
+      if (!result.ok) return
+      if (json) emitJson({ type: 'change', paths: paths.map(rel), rerun: result.started })
+      else {
+        const what = paths.map(rel).join(', ')
+        line(
+          result.started.length
+            ? `${c.cyan('↻')} ${what} changed → rerunning ${result.started.join(', ')}`
+            : `${c.dim('=')} ${what} changed → nothing to rerun`,
+        )
+      }
+      announce(watched)
+    },
+    onError: (error) => {
+      if (json) emitJson({ type: 'warning', message: `watcher: ${error.message}` })
+      else output.err.write(`${c.yellow('warning:')} watcher: ${error.message}\n`)
+    },
+  })
+
+  let stopped = false
+  try {
+    // An unknown recipe on the command line is a usage error: it throws out of here (exit 2).
+    const first = await session.refresh()
+    const watched = watcher.sync()
+    await watcher.ready()
+    if (first.ok) announce(watched)
+
+    await new Promise<void>((done) => {
+      if (options.signal.aborted) done()
+      else options.signal.addEventListener('abort', () => done(), { once: true })
+    })
+    const inFlight = session.inFlight()
+    await watcher.close()
+    // Running provider calls are cancelled; their task ids stay journaled, so nothing paid is lost.
+    await session.close({ abort: true })
+    stopped = true
+    const journaled = await project.journal.list()
+    if (json) {
+      emitJson({ type: 'stopped', inFlight, journaled })
+      return
+    }
+    if (inFlight.length === 0 && journaled.length === 0) {
+      output.err.write('stopped watching; nothing was in flight.\n')
+      return
+    }
+    output.err.write(
+      `stopped watching; ${inFlight.length} job${inFlight.length === 1 ? ' was' : 's were'} still in flight${inFlight.length ? ` and stopped: ${inFlight.join(', ')}` : ''}.\n`,
+    )
+    if (journaled.length > 0) {
+      output.err.write(
+        `${journaled.length} paid task${journaled.length === 1 ? ' is' : 's are'} still running at the provider and journaled (not paid again):\n`,
+      )
+      for (const entry of journaled)
+        output.err.write(`  ${entry.provider} task ${entry.taskId} (${entry.count} image${entry.count === 1 ? '' : 's'}, submitted ${entry.submittedAt})\n`)
+    }
+    output.err.write('Rerun `images-edit build` (or `images-edit watch`) to collect the rest.\n')
+  } finally {
+    if (!stopped) {
+      await watcher.close()
+      await session.close({ abort: true })
+    }
+    reporter.close()
+  }
+}
+
+function summarize(result: BuildResult) {
+  return {
+    done: result.done,
+    restored: result.restored,
+    fresh: result.fresh,
+    failed: result.failed,
+    blocked: result.blocked,
+    notStarted: result.notStarted,
+    interrupted: result.interrupted,
+  }
+}
+
+function describeBuild(result: BuildResult, output: Output, rel: (path: string) => string): string {
+  const { colors: c } = output
+  const parts = [
+    `${result.done.length} generated`,
+    `${result.restored.length} restored`,
+    result.failed.length ? c.red(`${result.failed.length} failed`) : '0 failed',
+    ...(result.blocked.length ? [c.yellow(`${result.blocked.length} blocked`)] : []),
+    ...(result.notStarted.length ? [c.yellow(`${result.notStarted.length} interrupted`)] : []),
+  ]
+  return `${parts.join(', ')} · outputs in ${rel(result.loaded.outDir)}/`
+}
+
+function inside(folder: string, path: string): boolean {
+  const relation = relative(folder, path)
+  return relation === '' || (!relation.startsWith('..') && !isAbsolute(relation))
+}
