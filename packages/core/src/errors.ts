@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'FROZEN'
   | 'BUDGET'
   | 'OUTPUT_CONFLICT'
+  | 'LOCK_EDITED'
   | 'PROVIDER'
   | 'STORE'
   | 'ABORTED'

@@ -119,6 +119,23 @@ describe('Project.build', () => {
     expect(result.done).toHaveLength(2)
   })
 
+  it('never overwrites a lock edited by hand unless forced', async () => {
+    const dir = await setup(1)
+    const { providers } = countingLocal()
+    await (await openProject({ cwd: dir, providers })).build({ frozen: false })
+    const path = join(dir, 'images.edit.lock')
+    const edited = (await readFile(path, 'utf8')).replace('prompt: first', 'prompt: first # my note')
+    await writeFiles(dir, { 'images.edit.lock': edited })
+    await expect((await openProject({ cwd: dir, providers })).build({ frozen: false })).rejects.toMatchObject({ code: 'LOCK_EDITED' })
+    expect(await readFile(path, 'utf8')).toBe(edited)
+    // Line endings converted by git are not an edit.
+    await writeFiles(dir, { 'images.edit.lock': edited.replace(' # my note', '').replace(/\n/g, '\r\n') })
+    await (await openProject({ cwd: dir, providers })).build({ frozen: false })
+    await writeFiles(dir, { 'images.edit.lock': edited })
+    await (await openProject({ cwd: dir, providers })).build({ frozen: false, forceLock: true })
+    expect(await readFile(path, 'utf8')).not.toContain('my note')
+  })
+
   it('a forced take keeps the old take in the store until gc', async () => {
     const dir = await setup(1)
     const { calls, providers } = countingLocal()

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path'
 import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
 import { sha256 } from './hash/content-hash.js'
 import { FileIndex } from './hash/file-index.js'
-import { type LockedJob, type LockFile, readLock, writeLock } from './lock/lock-file.js'
+import { type LockedJob, type LockFile, lockIsHandEdited, readLock, writeLock } from './lock/lock-file.js'
 import type { Job } from './manifest/job.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
@@ -54,6 +54,8 @@ export interface BuildOptions {
   keepGoing?: boolean
   /** Treat manifest warnings as errors. */
   strict?: boolean
+  /** Rewrite `images.edit.lock` even though it was edited by hand. */
+  forceLock?: boolean
   /** Use this already loaded (and valid) manifest instead of reading it again (dev sessions). */
   loaded?: LoadedManifest
   /**
@@ -209,6 +211,12 @@ export class Project {
         'FROZEN',
         `frozen mode: ${generating.length} job${generating.length === 1 ? '' : 's'} would generate ${plan.newImages} new image${plan.newImages === 1 ? '' : 's'}, and nothing may be generated. Build them without --frozen (or with --no-frozen) where that is intended, then commit ${LOCK_NAME} and the outputs.`,
         generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
+      )
+    }
+    if (!options.forceLock && (await lockIsHandEdited(this.lockPath))) {
+      throw new ImagesEditError(
+        'LOCK_EDITED',
+        `${LOCK_NAME} was edited by hand (it differs from what images-edit writes), so it is not overwritten. Restore it (git checkout ${LOCK_NAME}), or run with --force-lock to let images-edit rewrite it from what is on disk.`,
       )
     }
     const budget = options.maxImages ?? loaded.manifest?.budget?.maxImagesPerRun

@@ -82,7 +82,29 @@ export async function readLock(path: string): Promise<LockFile> {
   if (lock.lockfileVersion !== 1 || typeof lock.jobs !== 'object' || lock.jobs === null) {
     throw new ImagesEditError('STORE', `${path} is not an images-edit lock of version 1. Restore it from git, or delete it to rebuild it.`)
   }
+  for (const [id, entry] of Object.entries(lock.jobs)) {
+    const job = entry as Partial<LockedJob> | null
+    const sound =
+      job !== null &&
+      typeof job === 'object' &&
+      typeof job.key === 'string' &&
+      typeof job.take === 'number' &&
+      Array.isArray(job.refs) &&
+      Array.isArray(job.outputs) &&
+      job.outputs.every((output) => output && typeof output.path === 'string' && typeof output.sha256 === 'string')
+    if (!sound) throw new ImagesEditError('STORE', `${path}: the entry for ${id} is malformed. Restore the lock from git, or delete it to rebuild it.`)
+  }
   return { lockfileVersion: 1, jobs: lock.jobs }
+}
+
+/**
+ * Whether the lock on disk differs from how images-edit writes its content — someone edited it
+ * by hand. Line endings do not count (git may convert them).
+ */
+export async function lockIsHandEdited(path: string): Promise<boolean> {
+  const text = await readFile(path, 'utf8').catch(() => undefined)
+  if (text === undefined) return false
+  return text.replace(/\r\n/g, '\n') !== serializeLock(await readLock(path))
 }
 
 /** The lock's text: sorted job ids, fixed field order, no line folding — byte-stable for stable input. */
