@@ -10,6 +10,7 @@ import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
 import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
+import { redact } from './providers/http.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
 import { crashPoint } from './run/crash-points.js'
@@ -196,9 +197,13 @@ export class Project {
 
   /** Runs the plan: restores what the store has, generates the rest, writes outputs and the lock. */
   async build(options: BuildOptions = {}): Promise<BuildResult> {
-    const emit: EventListener = options.onEvent ?? (() => {})
     const started = Date.now()
     const { loaded, plan } = await this.plan(options)
+    const providers = await this.providersFor(loaded)
+    // Safety net: whatever a service echoes, no configured key leaves through an event.
+    const secrets = (['toapis', 'aa', 'openai'] as const).map((id) => providers.config(id)?.apiKey).filter((key): key is string => Boolean(key))
+    const listener = options.onEvent ?? (() => {})
+    const emit: EventListener = secrets.length > 0 ? (event) => listener(redactDeep(event, secrets)) : listener
     for (const diagnostic of loaded.diagnostics) {
       if (diagnostic.severity === 'warning') emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}` })
     }
@@ -227,7 +232,6 @@ export class Project {
         generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
       )
     }
-    const providers = await this.providersFor(loaded)
     // A missing key is reported now, before any work, naming the variable.
     for (const provider of new Set(generating.map((item) => item.job.provider))) providers.get(provider)
 
@@ -320,7 +324,7 @@ export class Project {
         const outcome = outcomes.get(item.job.id)
         if (outcome?.ok) result.done.push(item.job.id)
         else if (outcome?.error.code === 'ABORTED') result.notStarted.push(item.job.id)
-        else result.failed.push({ id: item.job.id, error: outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' } })
+        else result.failed.push({ id: item.job.id, error: redactDeep(outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' }, secrets) })
       }
     } finally {
       result.interrupted = signal.aborted
@@ -586,4 +590,14 @@ function checkIds(loaded: LoadedManifest, ids: readonly string[]): void {
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
   const value = env.CI
   return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false'
+}
+
+/** A copy of a JSON-like value with every secret replaced in every string. */
+function redactDeep<T>(value: T, secrets: readonly string[]): T {
+  if (typeof value === 'string') return redact(value, secrets) as T
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, secrets)) as T
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactDeep(item, secrets)])) as T
+  }
+  return value
 }

@@ -51,12 +51,15 @@ export function createAaProvider(config: ProviderConfig, options: { dispatcher?:
       const urls = Array.isArray(answer.data?.urls) ? answer.data.urls.filter((url): url is string => typeof url === 'string') : []
       // Success is HTTP 2xx AND code 0 AND a non-empty data.urls (providers.md §2).
       if (answer.code !== 0 || urls.length === 0) {
-        throw new ProviderError(`aa answered code ${String(answer.code)}: ${typeof answer.message === 'string' ? answer.message : 'no result URLs'}`, {
-          provider: 'aa',
-          stage: 'generate',
-          status: response.status,
-          providerCode: String(answer.code),
-        })
+        throw new ProviderError(
+          `aa answered code ${String(answer.code)}: ${typeof answer.message === 'string' ? snippet(answer.message, http.secrets) : 'no result URLs'}`,
+          {
+            provider: 'aa',
+            stage: 'generate',
+            status: response.status,
+            providerCode: String(answer.code),
+          },
+        )
       }
       return {
         images: urls.map((url) => ({ url })),

@@ -128,7 +128,7 @@ export async function callJson(
   const requestId = header(response.headers, 'x-request-id') ?? header(response.headers, 'x-requestid')
   let text: string
   try {
-    text = (await readCapped(response.body, call.maxBytes, call.signal)).toString('utf8')
+    text = (await readCapped(response.body, call.maxBytes, call.signal, context, call.stage)).toString('utf8')
   } catch (error) {
     if (ImagesEditError.is(error)) throw error
     throw transportError(context, call.stage, call.url, error, call.signal, true)
@@ -218,7 +218,7 @@ export async function download(
   }
   let bytes: Buffer
   try {
-    bytes = await readCapped(response.body, options.maxBytes, options.signal)
+    bytes = await readCapped(response.body, options.maxBytes, options.signal, context, 'download')
   } catch (error) {
     if (ImagesEditError.is(error)) throw error
     throw transportError(context, 'download', url, error, options.signal, true)
@@ -234,14 +234,25 @@ export async function download(
 }
 
 /** Reads a body, refusing more than `maxBytes` (an unbounded answer must not fill memory). */
-async function readCapped(body: AsyncIterable<Uint8Array> & { destroy(error?: Error): void }, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+async function readCapped(
+  body: AsyncIterable<Uint8Array> & { destroy(error?: Error): void },
+  maxBytes: number,
+  signal: AbortSignal,
+  context: HttpContext,
+  stage: Stage,
+): Promise<Buffer> {
   const chunks: Uint8Array[] = []
   let length = 0
   for await (const chunk of body) {
     length += chunk.byteLength
     if (length > maxBytes) {
       body.destroy()
-      throw new ImagesEditError('PROVIDER', `a response exceeded the ${maxBytes}-byte cap and was abandoned`)
+      throw new ProviderError(`${context.provider}: the answer to ${stage} exceeded the ${maxBytes}-byte cap and was abandoned`, {
+        provider: context.provider,
+        stage,
+        // An oversized answer to a read can be read again; a paid call's answer cannot be.
+        retryable: stage !== 'submit' && stage !== 'generate',
+      })
     }
     chunks.push(chunk)
     if (signal.aborted) break

@@ -6,8 +6,8 @@ import { callJson, type ErrorMapper, type HttpContext, header, ProviderError, re
 import { sizeParameter, toImageUrl } from './image-refs.js'
 import type { EditRequest, ImageEditProvider } from './provider.js'
 
-/** Largest JSON answer accepted: up to 10 images of base64 PNG at 1536x1024. */
-const MAX_ANSWER_BYTES = 512 * 1024 * 1024
+/** Largest JSON answer accepted: 10 base64 PNGs at 1536x1024 are ~40 MB; anything far beyond is not an answer. */
+const MAX_ANSWER_BYTES = 128 * 1024 * 1024
 
 /**
  * OpenAI image edits: `POST /v1/images/edits`. Local files go as multipart `image[]` and `mask`

@@ -55,7 +55,7 @@ export function createToapisProvider(config: ProviderConfig, options: { dispatch
     const body = response.body as { success?: boolean; message?: string; data?: { url?: unknown } } | undefined
     // Check `success` and `data.url`, not only the status (providers.md §1.5).
     if (body?.success !== true || typeof body.data?.url !== 'string') {
-      throw new ProviderError(`toapis upload failed: ${body?.message || 'no URL in the answer'}`, {
+      throw new ProviderError(`toapis upload failed: ${body?.message ? snippet(String(body.message), http.secrets) : 'no URL in the answer'}`, {
         provider: 'toapis',
         stage: 'upload',
         status: response.status,

@@ -269,7 +269,11 @@ async function callProvider(
         : undefined
       const submit = provider.submit.bind(provider)
       crashPoint('after-upload')
-      const { taskId } = await withRetries(() => gate.paid(() => submit(request, prepared, editContext)), PAID_RETRIES, { signal, onRetry })
+      const { taskId } = await withRetries(() => gate.paid(() => submit(request, prepared, editContext)), PAID_RETRIES, { signal, onRetry }).catch(
+        (error: unknown) => {
+          throw mayHaveBeenBilled(error)
+        },
+      )
       entry = {
         key: job.key,
         take: planned.take,
@@ -318,7 +322,28 @@ async function callProvider(
     ? await withRetries(() => provider.prepare?.(request, editContext) as Promise<unknown>, FREE_RETRIES, { signal, onRetry })
     : undefined
   const generateCall = provider.generate.bind(provider)
-  return withRetries(() => gate.paid(() => generateCall(request, prepared, editContext)), PAID_RETRIES, { signal, onRetry })
+  return withRetries(() => gate.paid(() => generateCall(request, prepared, editContext)), PAID_RETRIES, { signal, onRetry }).catch((error: unknown) => {
+    throw mayHaveBeenBilled(error)
+  })
+}
+
+/**
+ * A paid call that failed after it may have reached the service (reset, timeout, 5xx, garbled
+ * answer) is not repeated — and the user should know a rerun might pay twice.
+ */
+function mayHaveBeenBilled(error: unknown): unknown {
+  if (!(error instanceof ProviderError) || error.notAccepted || !(error.stage === 'submit' || error.stage === 'generate')) return error
+  if (!error.retryable && error.status !== undefined && error.status < 500) return error
+  return new ProviderError(
+    `${error.message} — the request may have reached ${error.provider} and been billed; check its console before building this job again`,
+    {
+      provider: error.provider,
+      stage: error.stage,
+      ...(error.status !== undefined ? { status: error.status } : {}),
+      ...(error.providerCode !== undefined ? { providerCode: error.providerCode } : {}),
+      ...(error.requestId !== undefined ? { requestId: error.requestId } : {}),
+    },
+  )
 }
 
 /**
