@@ -11,6 +11,8 @@ Commands
               images would be paid for
   build       run the plan: restore cached results, generate the rest, write
               outputs and images.edit.lock
+  watch       build, then rebuild exactly the jobs whose inputs change (manifest,
+              refs, masks, new files in \`each\` folders) until Ctrl-C
   status      per recipe: up to date, stale (why), missing output, modified
   gc          delete store entries and outputs nothing references (--dry-run first)
 
@@ -33,6 +35,15 @@ Build options
       --no-frozen         allow generation even when CI is set
       --max-images <n>    refuse a run that would generate more than n new images
       --no-keep-going     stop at the first failed job (default: finish the others)
+      --force-lock        rewrite images.edit.lock even though it was edited by hand
+
+watch options
+      --provider <id>     as for build (e.g. local: try edits offline)
+      --frozen            refuse to generate; report what would be (default when CI is set)
+      --no-frozen         allow generation even when CI is set
+      --json              one JSON event per line (build events, job views, changes)
+  An invalid manifest edit prints the error and keeps the last good one. Ctrl-C stops
+  (exit 130) and names the jobs still in flight; their paid tasks stay journaled.
 
 gc options
       --dry-run           list what would be deleted, delete nothing
@@ -46,5 +57,6 @@ Examples
   images-edit plan
   images-edit build --provider local
   images-edit build hero --force hero
+  images-edit watch --provider local
   CI=true images-edit build          # frozen: fails (exit 3) if anything would be generated
 `

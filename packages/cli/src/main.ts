@@ -55,6 +55,7 @@ const optionSpec = {
   'keep-going': { type: 'boolean' },
   'no-keep-going': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'force-lock': { type: 'boolean' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof optionSpec; allowPositionals: true }>>['values']
@@ -153,7 +154,7 @@ async function run(
           frozen: values.frozen ? true : values['no-frozen'] ? false : isCI(context.env),
           json: Boolean(values.json),
           output,
-          cwd: process.cwd(),
+          cwd: context.cwd,
           signal: context.signal,
           printDiagnostics,
         })
@@ -169,7 +170,7 @@ async function run(
   }
 }
 
-const BUILD_ONLY = ['concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going'] as const
+const BUILD_ONLY = ['concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going', 'force-lock'] as const
 
 const WATCH_OPTIONS: readonly string[] = ['frozen', 'no-frozen']
 
@@ -315,6 +316,7 @@ async function build(
       ...(maxImages !== undefined ? { maxImages } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
       keepGoing: !values['no-keep-going'],
+      forceLock: Boolean(values['force-lock']),
       strict: Boolean(values.strict),
       signal: context.signal,
       onEvent: (event) => reporter.event(event),
@@ -417,7 +419,7 @@ function reportError(error: unknown, output: Output, values: Values): number {
   if (ImagesEditError.is(error) && error.userFacing) {
     if (values.json) output.out.write(`${JSON.stringify({ type: 'error', code: error.code, message: error.message })}\n`)
     output.err.write(`${c.red('error:')} ${error.message}\n`)
-    return error.code === 'USAGE' || error.code === 'MANIFEST_NOT_FOUND' ? EXIT.usage : EXIT.failed
+    return error.code === 'USAGE' || error.code === 'MANIFEST_NOT_FOUND' || error.code === 'LOCK_EDITED' ? EXIT.usage : EXIT.failed
   }
   output.err.write(
     `${c.red('internal error')} — this is a bug in images-edit, please report it with the output below:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -1,4 +1,4 @@
-import { basename, isAbsolute, join, relative, resolve } from 'node:path'
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { type BuildResult, DevSession, type Diagnostic, type Project, type SessionEvent, TEMP_MARKER } from '@images-edit/core'
 import { type FSWatcher, watch } from 'chokidar'
 import { createJsonReporter, createPlainReporter, type Output } from './reporters.js'
@@ -45,32 +45,32 @@ export function watchInputs(session: DevSession, options: InputWatcherOptions): 
   const debounceMs = options.debounceMs ?? 100
   let current: WatchedPaths = { files: [], folders: [] }
   let explicit = new Set<string>()
-  const added = new Set<string>()
   // These only grow: a folder that once held outputs may still be written by a build in flight.
   const outDirs = new Set<string>()
   const outputs = new Set<string>()
 
-  const ignored = (path: string): boolean => {
+  const ownWrite = (path: string): boolean => {
     const absolute = resolve(path)
     if (basename(absolute).includes(TEMP_MARKER)) return true
     if (absolute === project.lockPath || inside(project.storeDir, absolute)) return true
     if (outputs.has(absolute)) return true
     for (const folder of outDirs) if (inside(folder, absolute)) return true
-    if (explicit.has(absolute)) return false
-    const name = basename(absolute)
-    return name === '.git' || name === 'node_modules'
+    return false
+  }
+  const ignoredInFolders = (path: string): boolean => {
+    if (ownWrite(path)) return true
+    const name = basename(path)
+    return (name === '.git' || name === 'node_modules') && !explicit.has(resolve(path))
   }
   const relevant = (path: string): boolean => {
     const absolute = resolve(path)
-    return !ignored(absolute) && (explicit.has(absolute) || current.folders.some((folder) => inside(folder, absolute)))
+    return !ownWrite(absolute) && (explicit.has(absolute) || current.folders.some((folder) => inside(folder, absolute)))
   }
 
-  let watcher: FSWatcher | undefined
   let pending = new Set<string>()
   let timer: NodeJS.Timeout | undefined
   let queue: Promise<void> = Promise.resolve()
   let closed = false
-  let firstReady: Promise<void> = Promise.resolve()
 
   const flush = () => {
     timer = undefined
@@ -94,6 +94,12 @@ export function watchInputs(session: DevSession, options: InputWatcherOptions): 
     timer = setTimeout(flush, debounceMs)
   }
 
+  // Files are watched through their folders (one level deep), not one by one: a file deleted and
+  // put back later (an editor's rename-over save, a branch switch) is seen again, which a watch
+  // on the file itself does not guarantee. `each` folders are watched all the way down.
+  const parents = createGrowingWatcher({ depth: 0, ignored: ownWrite }, onEvent, options.onError)
+  const folders = createGrowingWatcher({ ignored: ignoredInFolders }, onEvent, options.onError)
+
   return {
     sync() {
       const list = session.watchList()
@@ -104,29 +110,54 @@ export function watchInputs(session: DevSession, options: InputWatcherOptions): 
       for (const job of session.jobs()) for (const output of job.outputs) outputs.add(resolve(root, output))
       current = { files: list.files.map((path) => resolve(path)), folders: list.folders.map((path) => resolve(path)) }
       explicit = new Set(current.files)
-      // Paths are only ever added: events outside the current list are dropped by `relevant`,
-      // and chokidar's unwatch would also hide a file that an `each` folder still covers.
-      const fresh = [...current.files, ...current.folders].filter((path) => !added.has(path) && !ignored(path))
-      for (const path of fresh) added.add(path)
-      if (fresh.length > 0 && !closed) {
-        if (!watcher) {
-          watcher = watch(fresh, { ignoreInitial: true, ignored, persistent: true })
-          watcher.on('all', onEvent)
-          watcher.on('error', (error) => options.onError?.(error instanceof Error ? error : new Error(String(error))))
-          const instance = watcher
-          firstReady = new Promise((done) => instance.once('ready', () => done()))
-        } else {
-          watcher.add(fresh)
-        }
+      if (!closed) {
+        parents.add(current.files.filter((path) => !ownWrite(path)).map((path) => dirname(path)))
+        folders.add(current.folders.filter((path) => !ownWrite(path)))
       }
       return { files: [...current.files], folders: [...current.folders] }
     },
-    ready: () => firstReady,
+    ready: () => Promise.all([parents.ready(), folders.ready()]).then(() => {}),
     async close() {
       closed = true
       if (timer) clearTimeout(timer)
-      await watcher?.close()
+      await Promise.all([parents.close(), folders.close()])
       await queue
+    },
+  }
+}
+
+/**
+ * One chokidar watcher whose paths are only ever added: events outside the current watch list
+ * are dropped by the caller, and chokidar's `unwatch` would also hide a file that another
+ * watched path still covers.
+ */
+function createGrowingWatcher(
+  settings: { depth?: number; ignored: (path: string) => boolean },
+  onEvent: (event: string, path: string) => void,
+  onError: ((error: Error) => void) | undefined,
+) {
+  let watcher: FSWatcher | undefined
+  let firstReady: Promise<void> = Promise.resolve()
+  const added = new Set<string>()
+  return {
+    add(paths: readonly string[]) {
+      const fresh = [...new Set(paths)].filter((path) => !added.has(path))
+      if (fresh.length === 0) return
+      for (const path of fresh) added.add(path)
+      if (watcher) {
+        watcher.add(fresh)
+        return
+      }
+      const instance = watch(fresh, { ignoreInitial: true, persistent: true, ...settings })
+      instance.on('all', onEvent)
+      instance.on('error', (error) => onError?.(error instanceof Error ? error : new Error(String(error))))
+      firstReady = new Promise((done) => instance.once('ready', () => done()))
+      watcher = instance
+    },
+    /** Resolves once the paths of the first `add` are watched. */
+    ready: () => firstReady,
+    close: async () => {
+      await watcher?.close()
     },
   }
 }
@@ -169,6 +200,7 @@ export async function watchCommand(project: Project, options: WatchCommandOption
       case 'run':
         // Flattened, so `watch --json` lines read like `build --json` lines.
         reporter.event(event.event)
+        if (stopping && (event.event.type === 'job:done' || event.event.type === 'job:restored')) finishedWhileStopping.add(event.event.id)
         return
       case 'manifest:error':
         if (json) emitJson(event)
@@ -196,6 +228,8 @@ export async function watchCommand(project: Project, options: WatchCommandOption
         return
     }
   }
+  let stopping = false
+  const finishedWhileStopping = new Set<string>()
   const session = new DevSession(project, { onEvent: onSessionEvent, frozen: options.frozen, only: options.recipes })
 
   const announce = (watched: WatchedPaths) => {
@@ -243,31 +277,40 @@ export async function watchCommand(project: Project, options: WatchCommandOption
   let stopped = false
   try {
     // An unknown recipe on the command line is a usage error: it throws out of here (exit 2).
-    const first = await session.refresh()
+    await session.refresh()
     const watched = watcher.sync()
     await watcher.ready()
-    if (first.ok) announce(watched)
+    // Also when the manifest is invalid: from here on, saving the fix is seen.
+    announce(watched)
 
     await new Promise<void>((done) => {
       if (options.signal.aborted) done()
       else options.signal.addEventListener('abort', () => done(), { once: true })
     })
+    stopping = true
     const inFlight = session.inFlight()
+    if (inFlight.length > 0 && !json) {
+      output.err.write(`stopping: ${inFlight.length} job${inFlight.length === 1 ? '' : 's'} in flight (${inFlight.join(', ')}); Ctrl-C again to quit at once\n`)
+    }
     await watcher.close()
     // Running provider calls are cancelled; their task ids stay journaled, so nothing paid is lost.
     await session.close({ abort: true })
     stopped = true
     const journaled = await project.journal.list()
+    const finished = inFlight.filter((id) => finishedWhileStopping.has(id))
+    const interrupted = inFlight.filter((id) => !finishedWhileStopping.has(id))
     if (json) {
-      emitJson({ type: 'stopped', inFlight, journaled })
+      emitJson({ type: 'stopped', inFlight, finished, interrupted, journaled })
       return
     }
-    if (inFlight.length === 0 && journaled.length === 0) {
-      output.err.write('stopped watching; nothing was in flight.\n')
-      return
-    }
+    const parts = [
+      ...(finished.length ? [`${finished.length} finished (${finished.join(', ')})`] : []),
+      ...(interrupted.length ? [`${interrupted.length} interrupted (${interrupted.join(', ')})`] : []),
+    ]
     output.err.write(
-      `stopped watching; ${inFlight.length} job${inFlight.length === 1 ? ' was' : 's were'} still in flight${inFlight.length ? ` and stopped: ${inFlight.join(', ')}` : ''}.\n`,
+      inFlight.length === 0
+        ? 'stopped watching; nothing was in flight.\n'
+        : `stopped watching; ${inFlight.length} job${inFlight.length === 1 ? ' was' : 's were'} in flight: ${parts.join(', ')}.\n`,
     )
     if (journaled.length > 0) {
       output.err.write(
@@ -276,7 +319,7 @@ export async function watchCommand(project: Project, options: WatchCommandOption
       for (const entry of journaled)
         output.err.write(`  ${entry.provider} task ${entry.taskId} (${entry.count} image${entry.count === 1 ? '' : 's'}, submitted ${entry.submittedAt})\n`)
     }
-    output.err.write('Rerun `images-edit build` (or `images-edit watch`) to collect the rest.\n')
+    if (interrupted.length > 0 || journaled.length > 0) output.err.write('Rerun `images-edit build` (or `images-edit watch`) to collect the rest.\n')
   } finally {
     if (!stopped) {
       await watcher.close()

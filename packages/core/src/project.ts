@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path'
 import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
 import { sha256 } from './hash/content-hash.js'
 import { FileIndex } from './hash/file-index.js'
-import { type LockedJob, type LockFile, lockIsHandEdited, readLock, writeLock } from './lock/lock-file.js'
+import { type LockedJob, type LockFile, LockStore } from './lock/lock-file.js'
 import type { Job } from './manifest/job.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
@@ -141,6 +141,7 @@ export class Project {
   readonly store: FileSystemStore
   readonly fileIndex: FileIndex
   readonly journal: Journal
+  readonly lockStore: LockStore
   readonly keyLocks: KeyLocks
   readonly uploads: FileUploadCache
   private readonly ledgerPath: string
@@ -156,6 +157,7 @@ export class Project {
     this.store = new FileSystemStore(this.storeDir)
     this.fileIndex = new FileIndex(this.root, join(this.storeDir, 'stat-cache.json'))
     this.journal = new Journal(join(this.storeDir, 'journal'))
+    this.lockStore = new LockStore(this.lockPath, join(this.storeDir, 'lock-cache.json'))
     this.keyLocks = new KeyLocks(join(this.storeDir, 'locks'))
     this.uploads = new FileUploadCache(join(this.storeDir, 'uploads.json'))
     this.ledgerPath = join(this.storeDir, 'outputs.json')
@@ -163,8 +165,10 @@ export class Project {
 
   /** Reads and validates the manifest (never throws for a bad manifest: see `diagnostics`). */
   load(): Promise<LoadedManifest> {
+    this.fileIndex.beginPass()
     return loadManifest(this.manifestPath, {
       fileIndex: this.fileIndex,
+      parseCachePath: join(this.storeDir, 'manifest-cache.json'),
       ...(this.options.providerOverride ? { providerOverride: this.options.providerOverride } : {}),
     })
   }
@@ -185,7 +189,7 @@ export class Project {
   ): Promise<{ loaded: LoadedManifest; plan: Plan }> {
     const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
-    const lock = await readLock(this.lockPath)
+    const { lock } = await this.lockStore.read()
     const plan = await createPlan(
       loaded.jobs,
       { lock, store: this.store, fileIndex: this.fileIndex, root: this.root },
@@ -218,7 +222,7 @@ export class Project {
         generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
       )
     }
-    if (!options.forceLock && (await lockIsHandEdited(this.lockPath))) {
+    if (!options.forceLock && (await this.lockStore.read()).handEdited) {
       throw new ImagesEditError(
         'LOCK_EDITED',
         `${LOCK_NAME} was edited by hand (it differs from what images-edit writes), so it is not overwritten. Restore it (git checkout ${LOCK_NAME}), or run with --force-lock to let images-edit rewrite it from what is on disk.`,
@@ -372,7 +376,7 @@ export class Project {
    */
   async gc(options: { dryRun?: boolean } = {}): Promise<GcReport> {
     const loaded = await this.loadValid()
-    const lock = await readLock(this.lockPath)
+    const { lock } = await this.lockStore.read()
     const keep = new Map<string, Set<number> | 'all'>()
     for (const entry of Object.values(lock.jobs)) keep.set(entry.key, addTake(keep.get(entry.key), entry.take))
     for (const job of loaded.jobs) if (!keep.has(job.key)) keep.set(job.key, 'all')
@@ -487,12 +491,13 @@ export class Project {
    */
   private async updateLock(updates: Record<string, LockedJob>, options: { dropMissing: ReadonlySet<string> | undefined }): Promise<boolean> {
     return this.keyLocks.with('images-edit-lock', new AbortController().signal, async () => {
-      const current = await readLock(this.lockPath)
+      const state = await this.lockStore.read()
+      const current = state.lock
       const next: LockFile = { lockfileVersion: 1, jobs: {} }
       for (const [id, entry] of Object.entries(current.jobs)) if (!options.dropMissing || options.dropMissing.has(id)) next.jobs[id] = entry
       Object.assign(next.jobs, updates)
       crashPoint('mid-commit-lock')
-      return writeLock(this.lockPath, next)
+      return this.lockStore.write(next, state)
     })
   }
 

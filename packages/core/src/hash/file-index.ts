@@ -51,6 +51,8 @@ const RACY_WINDOW_NS = 2_000_000_000n
 export class FileIndex {
   private entries = new Map<string, CacheEntry>()
   private pending = new Map<string, Promise<FileLookup>>()
+  /** Answers of the current pass: a file looked up many times (a ref shared by recipes) is stat-ed once. */
+  private memo = new Map<string, FileLookup>()
   private dirty = false
   /** How many files were hashed (read) by this index — observable for tests and benchmarks. */
   hashed = 0
@@ -87,7 +89,17 @@ export class FileIndex {
 
   /** Forgets a path (after images-edit itself rewrote it, for instance). */
   forget(path: string): void {
+    this.memo.delete(`b:${path}`)
+    this.memo.delete(`i:${path}`)
     if (this.entries.delete(this.keyOf(path))) this.dirty = true
+  }
+
+  /**
+   * Starts a new pass: files are stat-ed again. Within a pass (one manifest load and plan) each
+   * file is looked at once, however many recipes use it.
+   */
+  beginPass(): void {
+    this.memo.clear()
   }
 
   /**
@@ -96,9 +108,21 @@ export class FileIndex {
    */
   lookup(path: string, options: { image?: boolean } = {}): Promise<FileLookup> {
     const pendingKey = `${options.image ? 'i' : 'b'}:${path}`
+    const known = this.memo.get(pendingKey) ?? (options.image ? undefined : this.memo.get(`i:${path}`))
+    if (known) return Promise.resolve(known)
     let promise = this.pending.get(pendingKey)
     if (!promise) {
-      promise = this.lookupUncached(path, options.image ?? false).finally(() => this.pending.delete(pendingKey))
+      promise = this.lookupUncached(path, options.image ?? false).then(
+        (result) => {
+          this.pending.delete(pendingKey)
+          this.memo.set(pendingKey, result)
+          return result
+        },
+        (error: unknown) => {
+          this.pending.delete(pendingKey)
+          throw error
+        },
+      )
       this.pending.set(pendingKey, promise)
     }
     return promise

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse, stringify } from 'yaml'
 import { ImagesEditError } from '../errors.js'
+import { canonicalJson, sha256 } from '../hash/content-hash.js'
 import type { JobParams } from '../manifest/job.js'
 import type { OutputFormat } from '../providers/provider.js'
 import { writeFileAtomic } from '../store/atomic-write.js'
@@ -154,4 +155,69 @@ export async function writeLock(path: string, lock: LockFile): Promise<boolean> 
   if (current === text) return false
   await writeFileAtomic(path, text)
   return true
+}
+
+/** What {@link LockStore.read} knows about the lock on disk. */
+export interface LockState {
+  lock: LockFile
+  /** The lock differs from how images-edit writes its content (edited by hand). */
+  handEdited: boolean
+}
+
+/**
+ * The lock with a parse cache: YAML is slow to parse and write for thousands of jobs, so the
+ * parsed lock is kept in `.images-edit/lock-cache.json` keyed by the sha256 of the lock's text,
+ * and a lock whose content did not change is not serialized again.
+ */
+export class LockStore {
+  constructor(
+    readonly path: string,
+    private readonly cachePath: string,
+  ) {}
+
+  async read(): Promise<LockState> {
+    const text = await readFile(this.path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw new ImagesEditError('STORE', `cannot read ${this.path}: ${error.message}`, { cause: error })
+    })
+    if (text === undefined) return { lock: emptyLock(), handEdited: false }
+    const normalized = text.replace(/\r\n/g, '\n')
+    const textHash = sha256(normalized)
+    const cached = await this.readCache(textHash)
+    if (cached) return cached
+    const lock = await readLock(this.path)
+    const state = { lock, handEdited: normalized !== serializeLock(lock) }
+    await this.writeCache(textHash, state)
+    return state
+  }
+
+  /** Writes the lock if its content changed; false when it was already what `lock` says. */
+  async write(lock: LockFile, current?: LockState): Promise<boolean> {
+    if (current && !current.handEdited && sameContent(current.lock, lock)) return false
+    const text = serializeLock(lock)
+    const existing = await readFile(this.path, 'utf8').catch(() => undefined)
+    if (existing === text) return false
+    await writeFileAtomic(this.path, text)
+    await this.writeCache(sha256(text), { lock, handEdited: false })
+    return true
+  }
+
+  private async readCache(textHash: string): Promise<LockState | undefined> {
+    try {
+      const cache = JSON.parse(await readFile(this.cachePath, 'utf8')) as { sha256?: string } & Partial<LockState>
+      return cache.sha256 === textHash && cache.lock && typeof cache.handEdited === 'boolean' ? { lock: cache.lock, handEdited: cache.handEdited } : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  private async writeCache(textHash: string, state: LockState): Promise<void> {
+    // Only a cache: when it cannot be written the next run parses the YAML again.
+    await writeFileAtomic(this.cachePath, JSON.stringify({ sha256: textHash, ...state })).catch(() => {})
+  }
+}
+
+/** Deep equality of two locks: a plain JSON comparison first (same key order, the common case), else canonical. */
+function sameContent(a: LockFile, b: LockFile): boolean {
+  return JSON.stringify(a) === JSON.stringify(b) || canonicalJson(a) === canonicalJson(b)
 }

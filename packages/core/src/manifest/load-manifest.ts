@@ -3,20 +3,24 @@ import { dirname, join, posix, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
 import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
+import { sha256 } from '../hash/content-hash.js'
 import type { FileIndex } from '../hash/file-index.js'
 import { computeJobKey } from '../plan/job-key.js'
 import { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from '../providers/capabilities.js'
 import type { ProviderId } from '../providers/provider.js'
+import { writeFileAtomic } from '../store/atomic-write.js'
 import type { Job, JobInput, JobParams } from './job.js'
-import { parseManifestText } from './parse-manifest.js'
+import { lazyManifestSource, parseManifestText } from './parse-manifest.js'
 import { checkJob, isInside, type JobDraft } from './rules.js'
 import type { DocPath, ManifestSource } from './source.js'
 import { KNOWN_TOKENS, substitute, type TokenValues } from './template.js'
 import { DEFAULT_CONCURRENCY, DEFAULT_OUT, type Manifest, type Recipe, type RecipeParameters } from './types.js'
-import { validateSchema } from './validate-schema.js'
+import { schemaFingerprint, validateSchema } from './validate-schema.js'
 
 /** Options of {@link loadManifest}. */
 export interface LoadOptions {
+  /** Where manifests that passed YAML and schema checks are remembered by content hash. */
+  parseCachePath?: string
   /** Hashes and image headers, cached by file identity. */
   fileIndex: FileIndex
   /** Run every recipe on this provider instead (`--provider local`). */
@@ -64,7 +68,11 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     )
   }
 
-  const parsed = parseManifestText(absolute, raw)
+  // Layers 1 and 2 depend on the text alone: a manifest that passed them before (same bytes) is
+  // taken from the parse cache, skipping the YAML parser and ajv on every unchanged run.
+  const textHash = sha256(`${schemaFingerprint()}\u0000${raw.toString('binary')}`)
+  const cached = options.parseCachePath ? await readParseCache(options.parseCachePath, textHash) : undefined
+  const parsed = cached ? { source: lazyManifestSource(absolute, raw), value: cached, diagnostics: [] } : parseManifestText(absolute, raw)
   const { source } = parsed
   const diagnostics = [...parsed.diagnostics]
   const empty = { file: absolute, root, outDir: join(root, DEFAULT_OUT), concurrency: DEFAULT_CONCURRENCY, jobs: [], source }
@@ -74,14 +82,15 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     return { ...empty, diagnostics }
   }
 
-  const schemaProblems = validateSchema(parsed.value, source)
+  const schemaProblems = cached ? [] : await validateSchema(parsed.value, source)
   diagnostics.push(...schemaProblems)
+  if (!cached && options.parseCachePath && diagnostics.length === 0) await writeParseCache(options.parseCachePath, textHash, parsed.value)
   const manifest = parsed.value as Manifest
   // Rules run on every recipe the schema accepted, so one bad recipe does not hide another's
   // missing file. A problem outside `recipes` leaves nothing sound to expand.
   const brokenRecipes = new Set<string>()
   let sound = true
-  const owners = validateSchemaPaths(parsed.value, schemaProblems, source)
+  const owners = schemaProblems.length > 0 ? validateSchemaPaths(parsed.value, schemaProblems, source) : []
   schemaProblems.forEach((problem, index) => {
     // An unknown field is ignored by expansion, so the recipe's other problems can still be found.
     if (problem.rule === 'schema/unknown-field') return
@@ -104,6 +113,8 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   }
   const security = { allowOutsideProject: manifest.security?.allowOutsideProject === true, allowLoopbackHttp: manifest.security?.allowLoopbackHttp === true }
   const realRoot = await realpath(root).catch(() => root)
+  // One realpath per file, however many recipes use it.
+  const realpaths = new Map<string, Promise<string>>()
   if (!security.allowOutsideProject && !isInside(root, outDir)) {
     diagnostics.push(
       source.diagnostic(
@@ -124,7 +135,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const jobs: Job[] = []
   await Promise.all(
     drafts.map(async (draft) => {
-      const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root, realRoot, security })
+      const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root, realRoot, security, realpaths })
       const job = ok && !draft.broken ? finishJob(draft, context) : undefined
       if (job) jobs.push(job)
     }),
@@ -476,4 +487,20 @@ function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
 
 function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
   return diagnostics.sort((a, b) => a.line - b.line || a.column - b.column)
+}
+
+const PARSE_CACHE_VERSION = 1
+
+async function readParseCache(path: string, textHash: string): Promise<unknown> {
+  try {
+    const cache = JSON.parse(await readFile(path, 'utf8')) as { version?: number; sha256?: string; value?: unknown }
+    return cache.version === PARSE_CACHE_VERSION && cache.sha256 === textHash ? cache.value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function writeParseCache(path: string, textHash: string, value: unknown): Promise<void> {
+  // A cache: failing to write it only costs speed next time.
+  await writeFileAtomic(path, JSON.stringify({ version: PARSE_CACHE_VERSION, sha256: textHash, value })).catch(() => {})
 }

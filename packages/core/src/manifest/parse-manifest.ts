@@ -35,11 +35,7 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
   // Lines are counted from the text, not by the parser: after a syntax error yaml's own line
   // counter can miss newlines (e.g. inside a block scalar), shifting every later position.
   const lineCounter = lineCounterOf(text)
-  const document = parseDocument(text, {
-    prettyErrors: false,
-    uniqueKeys: true,
-    strict: true,
-  })
+  const document = parseYaml(text)
   const source = new ManifestSource(file, text, document, lineCounter)
   for (const error of document.errors) {
     const [start, end] = errorSpan(document, text, error.code, error.message, error.pos)
@@ -60,6 +56,20 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
     return { source, value: undefined, diagnostics }
   }
   return { source, value, diagnostics }
+}
+
+function parseYaml(text: string): Document.Parsed {
+  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true })
+}
+
+/**
+ * A source for a manifest whose value came from the parse cache: the YAML document is built only
+ * if a diagnostic has to be located in it.
+ */
+export function lazyManifestSource(file: string, raw: Uint8Array): ManifestSource {
+  let text = Buffer.from(raw).toString('utf8')
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  return new ManifestSource(file, text, () => parseYaml(text), lineCounterOf(text))
 }
 
 /** Line starts of `text`, breaking lines where {@link ManifestSource} does (\r\n, \n, \r). */

@@ -44,6 +44,8 @@ interface RuleContext {
   /** The root with symlinks resolved, to check where a file really is. */
   realRoot: string
   security: { allowOutsideProject: boolean; allowLoopbackHttp: boolean }
+  /** Memo of resolved real paths for this load. */
+  realpaths: Map<string, Promise<string>>
 }
 
 /** Whether `path` is `folder` or inside it. */
@@ -268,7 +270,12 @@ async function resolveInput(draft: JobDraft, value: string, path: DocPath, role:
   }
   if (!context.security.allowOutsideProject) {
     // Where the file really is: `..`, an absolute path or a symlink may all lead out of the project.
-    const real = await realpath(absolute).catch(() => absolute)
+    let resolving = context.realpaths.get(absolute)
+    if (!resolving) {
+      resolving = realpath(absolute).catch(() => absolute)
+      context.realpaths.set(absolute, resolving)
+    }
+    const real = await resolving
     if (!isInside(context.realRoot, real)) {
       diagnostics.push(
         source.diagnostic(

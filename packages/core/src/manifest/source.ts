@@ -13,14 +13,26 @@ export type Target = 'value' | 'key'
  */
 export class ManifestSource {
   readonly lines: string[]
+  private parsed: Document.Parsed | undefined | (() => Document.Parsed | undefined)
 
+  /**
+   * @param document the parsed document, or a function that parses it on first use (a manifest
+   *   served from the parse cache is only parsed again when a diagnostic must be located).
+   */
   constructor(
     readonly file: string,
     readonly text: string,
-    readonly document: Document.Parsed | undefined,
+    document: Document.Parsed | undefined | (() => Document.Parsed | undefined),
     readonly lineCounter: LineCounter,
   ) {
     this.lines = text.split(/\r\n|\n|\r/)
+    this.parsed = document
+  }
+
+  /** The YAML document with node ranges. */
+  get document(): Document.Parsed | undefined {
+    if (typeof this.parsed === 'function') this.parsed = this.parsed()
+    return this.parsed
   }
 
   /** Builds a located diagnostic for the node at `path` (or the closest existing ancestor). */

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 import { distance as distance_ } from 'fastest-levenshtein'
 import type { Diagnostic } from '../diagnostics.js'
 import type { DocPath, ManifestSource } from './source.js'
@@ -8,9 +9,18 @@ import type { DocPath, ManifestSource } from './source.js'
 export const schemaPath = new URL('../../schema.json', import.meta.url)
 
 let compiled: ValidateFunction | undefined
+let fingerprint: string | undefined
 
-function validator(): ValidateFunction {
+/** A hash of the schema's text: cached validation results are valid only for the schema they passed. */
+export function schemaFingerprint(): string {
+  fingerprint ??= createHash('sha256').update(readFileSync(schemaPath)).digest('hex')
+  return fingerprint
+}
+
+/** ajv loads and compiles on first use: a manifest served from the parse cache never needs it. */
+async function validator(): Promise<ValidateFunction> {
   if (!compiled) {
+    const { Ajv } = await import('ajv')
     const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as object
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
     compiled = ajv.compile(schema)
@@ -19,8 +29,8 @@ function validator(): ValidateFunction {
 }
 
 /** Layer 2: the JSON Schema, every violation located. */
-export function validateSchema(value: unknown, source: ManifestSource): Diagnostic[] {
-  const validate = validator()
+export async function validateSchema(value: unknown, source: ManifestSource): Promise<Diagnostic[]> {
+  const validate = await validator()
   if (validate(value)) return []
   const diagnostics: Diagnostic[] = []
   const seen = new Set<string>()

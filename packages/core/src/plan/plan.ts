@@ -69,7 +69,9 @@ export async function createPlan(
   options: PlanOptions = {},
 ): Promise<Plan> {
   const selected = options.only && options.only.size > 0 ? jobs.filter((job) => options.only?.has(job.id) || options.only?.has(job.recipe)) : jobs
-  const planned = await Promise.all(selected.map((job) => planJob(job, context, options)))
+  // One folder listing instead of a failed read per job that has no record (a fresh clone).
+  const recordKeys = new Set(await context.store.listRecords())
+  const planned = await Promise.all(selected.map((job) => planJob(job, context, options, recordKeys)))
   let newImages = 0
   let paidImages = 0
   for (const item of planned) {
@@ -84,10 +86,11 @@ async function planJob(
   job: Job,
   context: { lock: LockFile; store: ResultStore; fileIndex: FileIndex; root: string },
   options: PlanOptions,
+  recordKeys: ReadonlySet<string>,
 ): Promise<PlannedJob> {
   const locked = context.lock.jobs[job.id]
   const sameKey = locked?.key === job.key
-  const record = await context.store.getRecord(job.key)
+  const record = recordKeys.has(job.key) ? await context.store.getRecord(job.key) : undefined
   const forced = options.force?.has(job.id) === true || options.force?.has(job.recipe) === true
   const reasons: string[] = []
 
