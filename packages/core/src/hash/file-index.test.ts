@@ -1,9 +1,10 @@
 import { stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import sharp from 'sharp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { makeImage, tempDir } from '../../../../test/helpers.js'
 import { sha256 } from './content-hash.js'
-import { FileIndex } from './file-index.js'
+import { FileIndex, headerMeta } from './file-index.js'
 
 const past = new Date(Date.now() - 60_000)
 
@@ -89,5 +90,38 @@ describe('FileIndex (stat cache)', () => {
     const index = new FileIndex(dir, join(dir, 'cache.json'))
     await index.load()
     expect(await index.lookup(join(dir, 'a.bin'))).toMatchObject({ ok: true, info: { sha256: sha256('x') } })
+  })
+})
+
+describe('headerMeta', () => {
+  it('agrees with sharp on format, size and alpha, and defers to sharp when unsure', async () => {
+    const rgb = { r: 10, g: 200, b: 30 }
+    const images = [
+      await sharp({ create: { width: 31, height: 17, channels: 3, background: rgb } })
+        .png()
+        .toBuffer(),
+      await sharp({ create: { width: 31, height: 17, channels: 4, background: { ...rgb, alpha: 0.5 } } })
+        .png()
+        .toBuffer(),
+      await sharp({ create: { width: 31, height: 17, channels: 4, background: { ...rgb, alpha: 0.5 } } })
+        .png({ palette: true })
+        .toBuffer(),
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: rgb } })
+        .jpeg()
+        .toBuffer(),
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: rgb } })
+        .webp()
+        .toBuffer(),
+    ]
+    for (const bytes of images) {
+      const fromHeader = headerMeta(bytes)
+      if (!fromHeader) continue
+      const meta = await sharp(bytes).metadata()
+      expect(fromHeader).toEqual({ format: meta.format, width: meta.width, height: meta.height, hasAlpha: meta.hasAlpha })
+    }
+    expect(headerMeta(images[0] as Buffer)).toMatchObject({ format: 'png', hasAlpha: false })
+    expect(headerMeta(images[1] as Buffer)).toMatchObject({ format: 'png', hasAlpha: true })
+    expect(headerMeta(images[3] as Buffer)).toMatchObject({ format: 'jpeg', width: 40, height: 30 })
+    expect(headerMeta(Buffer.from('not an image at all'))).toBeUndefined()
   })
 })

@@ -1,7 +1,10 @@
-import { readFile, stat } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, readFile, stat } from 'node:fs/promises'
 import { isAbsolute, relative } from 'node:path'
+import { imageSize } from 'image-size'
+import pLimit from 'p-limit'
 import { writeFileAtomic } from '../store/atomic-write.js'
-import { sha256File } from './content-hash.js'
 
 /** What images-edit knows about a file on disk. */
 export interface FileInfo {
@@ -9,6 +12,8 @@ export interface FileInfo {
   sha256: string
   /** Image header facts, when asked for and the file is an image sharp can read. */
   image?: ImageMeta
+  /** The path itself is a symbolic link (its target's facts are given). */
+  symlink?: true
 }
 
 /** Facts read from an image header (never decoded pixels). */
@@ -51,6 +56,8 @@ const RACY_WINDOW_NS = 2_000_000_000n
 export class FileIndex {
   private entries = new Map<string, CacheEntry>()
   private pending = new Map<string, Promise<FileLookup>>()
+  /** A few files at a time: hundreds of parallel reads only thrash the disk and the thread pool. */
+  private readonly hashLimit = pLimit(8)
   /** Answers of the current pass: a file looked up many times (a ref shared by recipes) is stat-ed once. */
   private memo = new Map<string, FileLookup>()
   private dirty = false
@@ -135,8 +142,14 @@ export class FileIndex {
 
   private async lookupUncached(path: string, wantImage: boolean): Promise<FileLookup> {
     let stats: Awaited<ReturnType<typeof statBig>>
+    let symlink: true | undefined
     try {
-      stats = await statBig(path)
+      // lstat first: one call for an ordinary file, and we learn whether the path is a link.
+      stats = await lstat(path, { bigint: true })
+      if (stats.isSymbolicLink()) {
+        symlink = true
+        stats = await statBig(path)
+      }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, reason: 'missing', message: 'no such file' }
@@ -161,24 +174,29 @@ export class FileIndex {
       cached.ino === identity.ino &&
       (!wantImage || cached.image)
     ) {
-      return { ok: true, info: { size: Number(stats.size), sha256: cached.sha256, ...(cached.image ? { image: cached.image } : {}) } }
+      return {
+        ok: true,
+        info: { size: Number(stats.size), sha256: cached.sha256, ...(cached.image ? { image: cached.image } : {}), ...(symlink ? { symlink } : {}) },
+      }
     }
 
     const hashedAtNs = BigInt(Date.now()) * 1_000_000n
     let sha: string
+    let head: Buffer
     try {
-      sha = (await sha256File(path)).sha256
+      ;({ sha256: sha, head } = await this.hashLimit(() => hashWithHead(path)))
     } catch (error) {
       return { ok: false, reason: 'unreadable', message: (error as Error).message }
     }
     this.hashed++
     let image = cached && cached.sha256 === sha ? cached.image : undefined
-    if (wantImage && !image) image = await readImageMeta(path)
+    // The header is in the bytes we just hashed; sharp is only asked when that is not enough.
+    if (wantImage && !image) image = headerMeta(head) ?? (await readImageMeta(path))
     const entry: CacheEntry = { ...identity, sha256: sha, ...(image ? { image } : {}) }
     if (stats.mtimeNs + RACY_WINDOW_NS >= hashedAtNs) entry.racy = true
     this.entries.set(key, entry)
     this.dirty = true
-    return { ok: true, info: { size: Number(stats.size), sha256: sha, ...(image ? { image } : {}) } }
+    return { ok: true, info: { size: Number(stats.size), sha256: sha, ...(image ? { image } : {}), ...(symlink ? { symlink } : {}) } }
   }
 }
 
@@ -200,4 +218,51 @@ export async function readImageMeta(path: string): Promise<ImageMeta> {
   } catch {
     return { format: 'unknown', width: 0, height: 0, hasAlpha: false }
   }
+}
+
+/** sha256 of a file's bytes, keeping its first chunk (where every image header is). */
+async function hashWithHead(path: string): Promise<{ sha256: string; head: Buffer }> {
+  const hash = createHash('sha256')
+  let head: Buffer | undefined
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    head ??= chunk as Buffer
+    hash.update(chunk as Buffer)
+  }
+  return { sha256: hash.digest('hex'), head: head ?? Buffer.alloc(0) }
+}
+
+const FORMATS: Record<string, string> = { jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif' }
+
+/**
+ * Image facts from the header bytes alone (image-size), so checking a new ref costs no second
+ * read and no decoder. Alpha is read for PNG (the only mask format); undefined means "ask sharp".
+ */
+export function headerMeta(head: Buffer): ImageMeta | undefined {
+  let size: ReturnType<typeof imageSize>
+  try {
+    size = imageSize(head)
+  } catch {
+    return undefined
+  }
+  const format = size.type ? (FORMATS[size.type] ?? size.type) : undefined
+  if (!format || !size.width || !size.height) return undefined
+  const hasAlpha = format === 'png' ? pngHasAlpha(head) : undefined
+  if (hasAlpha === undefined && format !== 'jpeg') return undefined
+  return { format, width: size.width, height: size.height, hasAlpha: hasAlpha ?? false }
+}
+
+/** PNG colour types 4 and 6 carry alpha; so does a tRNS chunk before the image data. */
+function pngHasAlpha(head: Buffer): boolean | undefined {
+  if (head.length < 33) return undefined
+  const colorType = head[25]
+  if (colorType === 4 || colorType === 6) return true
+  let offset = 8
+  while (offset + 8 <= head.length) {
+    const length = head.readUInt32BE(offset)
+    const type = head.toString('latin1', offset + 4, offset + 8)
+    if (type === 'tRNS') return true
+    if (type === 'IDAT' || type === 'IEND') return false
+    offset += 12 + length
+  }
+  return undefined
 }

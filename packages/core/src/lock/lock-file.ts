@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
-import { parse, stringify } from 'yaml'
 import { ImagesEditError } from '../errors.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
 import type { JobParams } from '../manifest/job.js'
+import { yaml } from '../manifest/yaml-module.js'
 import type { OutputFormat } from '../providers/provider.js'
 import { writeFileAtomic } from '../store/atomic-write.js'
 
@@ -74,7 +74,7 @@ export async function readLock(path: string): Promise<LockFile> {
   }
   let value: unknown
   try {
-    value = parse(text, { maxAliasCount: 100 })
+    value = yaml().parse(text, { maxAliasCount: 100 })
   } catch (error) {
     throw new ImagesEditError('STORE', `${path} is not valid YAML (${(error as Error).message}). Restore it from git, or delete it to rebuild it.`)
   }
@@ -133,7 +133,7 @@ export function serializeLock(lock: LockFile): string {
       })),
     }
   }
-  return HEADER + stringify({ lockfileVersion: 1, jobs }, { lineWidth: 0, indent: 2 })
+  return HEADER + yaml().stringify({ lockfileVersion: 1, jobs }, { lineWidth: 0, indent: 2 })
 }
 
 function orderedInput(input: LockedInput): LockedInput {

@@ -1,6 +1,7 @@
-import { type Document, isCollection, isScalar, LineCounter, parseDocument, visit } from 'yaml'
+import type { Document } from 'yaml'
 import type { Diagnostic } from '../diagnostics.js'
-import { ManifestSource } from './source.js'
+import { LineIndex, ManifestSource } from './source.js'
+import { yaml } from './yaml-module.js'
 
 /** Largest manifest accepted. A recipe file beyond this is a mistake, not a manifest. */
 export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
@@ -59,7 +60,7 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
 }
 
 function parseYaml(text: string): Document.Parsed {
-  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true })
+  return yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true })
 }
 
 /**
@@ -73,11 +74,8 @@ export function lazyManifestSource(file: string, raw: Uint8Array): ManifestSourc
 }
 
 /** Line starts of `text`, breaking lines where {@link ManifestSource} does (\r\n, \n, \r). */
-function lineCounterOf(text: string): LineCounter {
-  const lineCounter = new LineCounter()
-  lineCounter.addNewLine(0)
-  for (const match of text.matchAll(/\r\n|\n|\r/g)) lineCounter.addNewLine(match.index + match[0].length)
-  return lineCounter
+function lineCounterOf(text: string): LineIndex {
+  return new LineIndex(text)
 }
 
 /** What is wrong with the bytes, and the byte offset where it starts. */
@@ -122,10 +120,10 @@ function errorSpan(document: Document.Parsed, text: string, code: string, messag
   const unclosedFlow = /^Flow (sequence|mapping)|end with a [\]}]/i.test(message)
   if (unclosedQuote || unclosedFlow) {
     let opener: [number, number] | undefined
-    visit(document, {
+    yaml().visit(document, {
       Node(_, node) {
-        const quoted = unclosedQuote && isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')
-        const flow = unclosedFlow && isCollection(node) && node.flow === true
+        const quoted = unclosedQuote && yaml().isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')
+        const flow = unclosedFlow && yaml().isCollection(node) && node.flow === true
         if ((quoted || flow) && node.range && node.range[1] === start && !opener) opener = [node.range[0], node.range[0] + 1]
       },
     })

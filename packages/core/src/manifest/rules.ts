@@ -1,5 +1,5 @@
 import { readdir, realpath } from 'node:fs/promises'
-import { dirname, isAbsolute, posix, relative, resolve } from 'node:path'
+import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path'
 import type { Diagnostic } from '../diagnostics.js'
 import type { FileIndex } from '../hash/file-index.js'
 import type { InputFormat, ProviderCapabilities, ProviderId } from '../providers/provider.js'
@@ -270,12 +270,16 @@ async function resolveInput(draft: JobDraft, value: string, path: DocPath, role:
   }
   if (!context.security.allowOutsideProject) {
     // Where the file really is: `..`, an absolute path or a symlink may all lead out of the project.
-    let resolving = context.realpaths.get(absolute)
-    if (!resolving) {
-      resolving = realpath(absolute).catch(() => absolute)
-      context.realpaths.set(absolute, resolving)
+    // A plain file is where its folder really is; only a link needs its own realpath.
+    const memo = (path: string) => {
+      let resolving = context.realpaths.get(path)
+      if (!resolving) {
+        resolving = realpath(path).catch(() => path)
+        context.realpaths.set(path, resolving)
+      }
+      return resolving
     }
-    const real = await resolving
+    const real = lookup.info.symlink ? await memo(absolute) : join(await memo(dirname(absolute)), basename(absolute))
     if (!isInside(context.realRoot, real)) {
       diagnostics.push(
         source.diagnostic(

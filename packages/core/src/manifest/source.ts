@@ -1,5 +1,6 @@
-import { type Document, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair } from 'yaml'
+import type { Document, Node, Pair } from 'yaml'
 import type { Diagnostic, Severity } from '../diagnostics.js'
+import { yaml } from './yaml-module.js'
 
 /** A path into the manifest document, e.g. `['recipes', 'hero', 'refs', 0]`. */
 export type DocPath = readonly (string | number)[]
@@ -23,7 +24,7 @@ export class ManifestSource {
     readonly file: string,
     readonly text: string,
     document: Document.Parsed | undefined | (() => Document.Parsed | undefined),
-    readonly lineCounter: LineCounter,
+    readonly lineCounter: LineIndex,
   ) {
     this.lines = text.split(/\r\n|\n|\r/)
     this.parsed = document
@@ -69,7 +70,7 @@ export class ManifestSource {
   /** Offset and length of the node at `path`, its key, or a substring inside it. */
   span(path: DocPath, target: Target, substring?: string): { offset: number; length: number } {
     const found = this.find(path)
-    const node = target === 'key' && found.pair && isScalar(found.pair.key) ? found.pair.key : (found.node ?? found.pair?.key)
+    const node = target === 'key' && found.pair && yaml().isScalar(found.pair.key) ? found.pair.key : (found.node ?? found.pair?.key)
     const range = (node as Node | undefined)?.range
     if (!range) return { offset: 0, length: 1 }
     const [start, valueEnd] = range
@@ -88,12 +89,12 @@ export class ManifestSource {
     let pair: Pair | undefined
     let last: { node?: Node; pair?: Pair } = { node: current as Node | undefined }
     for (const segment of path) {
-      if (isMap(current)) {
-        const match = current.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment))
+      if (yaml().isMap(current)) {
+        const match = current.items.find((item) => yaml().isPair(item) && yaml().isScalar(item.key) && String(item.key.value) === String(segment))
         if (!match) return last
         pair = match as Pair
         current = match.value
-      } else if (isSeq(current) && typeof segment === 'number') {
+      } else if (yaml().isSeq(current) && typeof segment === 'number') {
         const item = current.items[segment]
         if (item === undefined) return last
         pair = undefined
@@ -104,5 +105,29 @@ export class ManifestSource {
       last = current === null || current === undefined ? { ...(pair ? { pair } : {}) } : { node: current as Node, ...(pair ? { pair } : {}) }
     }
     return last
+  }
+}
+
+/**
+ * Line starts of a text, breaking lines at \r\n, \n and \r, with offset → 1-based line and
+ * column. yaml's LineCounter does the same but is filled by its parser, which (a) can miss
+ * newlines after a syntax error and (b) would load the YAML library just to locate a message.
+ */
+export class LineIndex {
+  readonly lineStarts: number[] = [0]
+
+  constructor(text: string) {
+    for (const match of text.matchAll(/\r\n|\n|\r/g)) this.lineStarts.push(match.index + match[0].length)
+  }
+
+  linePos(offset: number): { line: number; col: number } {
+    let low = 0
+    let high = this.lineStarts.length - 1
+    while (low < high) {
+      const middle = (low + high + 1) >> 1
+      if ((this.lineStarts[middle] as number) <= offset) low = middle
+      else high = middle - 1
+    }
+    return { line: low + 1, col: offset - (this.lineStarts[low] as number) + 1 }
   }
 }

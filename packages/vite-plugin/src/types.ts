@@ -1,0 +1,124 @@
+import type { ProviderId, ProviderRegistry } from '@images-edit/core'
+
+/**
+ * Options of the images-edit Vite plugin.
+ *
+ * @example
+ * ```ts
+ * // vite.config.ts
+ * import { defineConfig } from 'vite'
+ * import imagesEdit from 'vite-plugin-images-edit'
+ *
+ * export default defineConfig({
+ *   plugins: [imagesEdit({ manifest: 'images.edit.yaml', dts: 'src/images-edit.d.ts' })],
+ * })
+ * ```
+ */
+export interface ImagesEditPluginOptions {
+  /**
+   * Path of the manifest, relative to Vite's `root` (or absolute). Its folder holds the lock
+   * (`images.edit.lock`), the store (`.images-edit/`) and, through `out`, the generated images.
+   *
+   * @default 'images.edit.yaml'
+   * @example 'images/images.edit.yaml'
+   */
+  manifest?: string
+
+  /**
+   * Refuse to generate anything: every image must already be in the lock and on disk (or in the
+   * store). A job that would need the provider fails the build before any call, naming the job
+   * and why it is stale — so CI never spends money by surprise.
+   *
+   * Applies to `vite build`. The dev server only honours it when you set it explicitly; by default
+   * it generates what is missing (that is what a dev server is for).
+   *
+   * @default isCI() — true when the `CI` environment variable is set (and not `0` or `false`)
+   * @example false // let a CI job that is meant to generate do so
+   */
+  frozen?: boolean
+
+  /**
+   * Write a `.d.ts` that declares one `images-edit:<id>` module per recipe (and per `each` job), so
+   * a typo in an import is a type error. `true` writes `images-edit.d.ts` in Vite's `root`; a
+   * string is the path to write, relative to `root`. The file is rewritten only when it changes.
+   * Without it, every `images-edit:*` import is still typed by `vite-plugin-images-edit/client`.
+   *
+   * @default false
+   * @example 'src/images-edit.d.ts'
+   */
+  dts?: boolean | string
+
+  /**
+   * Run every recipe on this provider instead of the one the manifest names — `'local'` works
+   * offline, for free, with placeholders of the exact size.
+   *
+   * @default undefined (each recipe's own provider)
+   * @example process.env.OFFLINE ? 'local' : undefined
+   */
+  provider?: ProviderId
+
+  /**
+   * Provider instances to use instead of the built-in ones: a custom gateway, a recording wrapper,
+   * or a test double (see `createProviderRegistry` in `@images-edit/core`).
+   *
+   * @default the built-in providers, configured from the manifest, the environment and `.env`
+   */
+  providers?: ProviderRegistry
+
+  /**
+   * Environment read for API keys and `IMAGES_EDIT_<PROVIDER>_BASE_URL` overrides.
+   *
+   * @default process.env
+   */
+  env?: NodeJS.ProcessEnv
+
+  /**
+   * Serve the dev panel at `/__images-edit/`: every recipe with its refs, mask, prompt, outputs,
+   * state, progress and errors, updating live.
+   *
+   * @default true
+   */
+  panel?: boolean
+}
+
+/** One image of an `images-edit:<id>` import. */
+export interface ImagesEditImage {
+  /** URL of the image: a hashed asset after `vite build`, a dev-server URL during `vite dev`. */
+  src: string
+  /** Width in pixels (exact, also for a placeholder). */
+  width: number
+  /** Height in pixels (exact, also for a placeholder). */
+  height: number
+  format: 'png' | 'jpeg' | 'webp'
+  /** Job that made it: the recipe id, or `recipe/file` for an `each` fan-out. */
+  job: string
+  /** True while the job is not ready and this is the `local` provider's stand-in (dev only). */
+  placeholder: boolean
+}
+
+/**
+ * What `import image from 'images-edit:<id>'` gives: the first image's fields, plus every image of
+ * the recipe (`n` of them, times the files of an `each` fan-out).
+ *
+ * @example
+ * ```ts
+ * import hero from 'images-edit:hero'
+ * img.src = hero.src
+ * img.width = hero.width
+ * for (const take of hero.images) gallery.append(Object.assign(new Image(), { src: take.src }))
+ * ```
+ */
+export interface ImagesEditModule<Id extends string = string> {
+  /** The recipe (or `each` job) id that was imported. */
+  recipe: Id
+  /** First image's URL. */
+  src: string
+  width: number
+  height: number
+  format: 'png' | 'jpeg' | 'webp'
+  /** True while any image is still a placeholder (dev only; always false after `vite build`). */
+  placeholder: boolean
+  images: ImagesEditImage[]
+  /** Why the last run of a job failed or was blocked (dev only). */
+  error?: string
+}
