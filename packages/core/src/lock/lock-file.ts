@@ -170,6 +170,9 @@ export interface LockState {
  * and a lock whose content did not change is not serialized again.
  */
 export class LockStore {
+  /** The last state read or written, by text hash: one build reads the lock several times. */
+  private last: { textHash: string; state: LockState } | undefined
+
   constructor(
     readonly path: string,
     private readonly cachePath: string,
@@ -183,11 +186,16 @@ export class LockStore {
     if (text === undefined) return { lock: emptyLock(), handEdited: false }
     const normalized = text.replace(/\r\n/g, '\n')
     const textHash = sha256(normalized)
+    if (this.last?.textHash === textHash) return this.last.state
     const cached = await this.readCache(textHash)
-    if (cached) return cached
+    if (cached) {
+      this.last = { textHash, state: cached }
+      return cached
+    }
     const lock = await readLock(this.path)
     const state = { lock, handEdited: normalized !== serializeLock(lock) }
     await this.writeCache(textHash, state)
+    this.last = { textHash, state }
     return state
   }
 
@@ -198,7 +206,9 @@ export class LockStore {
     const existing = await readFile(this.path, 'utf8').catch(() => undefined)
     if (existing === text) return false
     await writeFileAtomic(this.path, text)
-    await this.writeCache(sha256(text), { lock, handEdited: false })
+    const state = { lock, handEdited: false }
+    await this.writeCache(sha256(text), state)
+    this.last = { textHash: sha256(text), state }
     return true
   }
 
