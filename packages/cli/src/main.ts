@@ -302,7 +302,7 @@ async function build(
   const reporter: Reporter = values.json
     ? createJsonReporter(output)
     : output.out.isTTY && !output.quiet
-      ? createLiveReporter(output)
+      ? await createLiveReporter(output)
       : createPlainReporter(output)
   const frozen = values.frozen ? true : values['no-frozen'] ? false : isCI(context.env)
   const maxImages = parseCount('max-images', values['max-images'], 0)

@@ -1,5 +1,4 @@
 import type { RunEvent } from '@images-edit/core'
-import { createLogUpdate } from 'log-update'
 import type { Colors } from 'picocolors/types.js'
 
 /** Turns run events into output. */
@@ -91,7 +90,9 @@ interface Active {
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 
 /** A terminal: a live view with one line per active job and an overall bar; finished jobs scroll above it. */
-export function createLiveReporter(output: Output): Reporter {
+export async function createLiveReporter(output: Output): Promise<Reporter> {
+  // Loaded only for a terminal: pipes and CI never pay for the terminal-width machinery.
+  const { createLogUpdate } = await import('log-update')
   const { colors: c } = output
   const render = createLogUpdate(output.out as NodeJS.WriteStream, { showCursor: false })
   const plain = createPlainReporter({ ...output, verbose: false })

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path'
 import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
 import { sha256 } from './hash/content-hash.js'
 import { FileIndex } from './hash/file-index.js'
-import { type LockedJob, type LockFile, LockStore } from './lock/lock-file.js'
+import { type LockedJob, type LockFile, LockStore, sortedParams } from './lock/lock-file.js'
 import type { Job } from './manifest/job.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
@@ -558,7 +558,8 @@ function lockEntry(item: PlannedJob, images: readonly ImageRecord[]): LockedJob 
     model: job.model,
     take: item.take,
     prompt: job.prompt,
-    params: job.params,
+    // The order the lock is written in, so an unchanged lock compares equal without re-serializing.
+    params: sortedParams(job.params),
     ...(job.seed !== undefined ? { seed: job.seed } : {}),
     refs: job.refs.map(lockedInput),
     ...(job.mask ? { mask: lockedInput(job.mask) } : {}),

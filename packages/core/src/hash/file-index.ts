@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Stats } from 'node:fs'
 import { createReadStream } from 'node:fs'
 import { lstat, readFile, stat } from 'node:fs/promises'
 import { isAbsolute, relative } from 'node:path'
@@ -30,10 +31,11 @@ export type FileLookup = { ok: true; info: FileInfo } | { ok: false; reason: 'mi
 
 /** One stat-cache row: identity of the file, then what was learnt from its bytes. */
 interface CacheEntry {
-  size: string
-  mtimeNs: string
-  ctimeNs: string
-  ino: string
+  size: number
+  /** Milliseconds with a fractional part: a double keeps sub-microsecond precision for today's dates. */
+  mtimeMs: number
+  ctimeMs: number
+  ino: number
   sha256: string
   image?: ImageMeta
   /**
@@ -44,9 +46,9 @@ interface CacheEntry {
   racy?: true
 }
 
-const CACHE_VERSION = 1
+const CACHE_VERSION = 2
 /** Coarsest mtime granularity we guard against (FAT has 2 s; most file systems are finer). */
-const RACY_WINDOW_NS = 2_000_000_000n
+const RACY_WINDOW_MS = 2_000
 
 /**
  * Content hashes and image headers of files, cached by file identity (size, mtime, ctime,
@@ -141,14 +143,15 @@ export class FileIndex {
   }
 
   private async lookupUncached(path: string, wantImage: boolean): Promise<FileLookup> {
-    let stats: Awaited<ReturnType<typeof statBig>>
+    let stats: Stats
     let symlink: true | undefined
     try {
       // lstat first: one call for an ordinary file, and we learn whether the path is a link.
-      stats = await lstat(path, { bigint: true })
+      // Plain (not bigint) stats: the no-op path runs this for every file, and BigInt costs.
+      stats = await lstat(path)
       if (stats.isSymbolicLink()) {
         symlink = true
-        stats = await statBig(path)
+        stats = await stat(path)
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
@@ -158,29 +161,23 @@ export class FileIndex {
     if (!stats.isFile()) return { ok: false, reason: 'not-a-file', message: 'not a regular file' }
 
     const key = this.keyOf(path)
-    const identity = {
-      size: String(stats.size),
-      mtimeNs: String(stats.mtimeNs),
-      ctimeNs: String(stats.ctimeNs),
-      ino: String(stats.ino),
-    }
     const cached = this.entries.get(key)
     if (
       cached &&
       !cached.racy &&
-      cached.size === identity.size &&
-      cached.mtimeNs === identity.mtimeNs &&
-      cached.ctimeNs === identity.ctimeNs &&
-      cached.ino === identity.ino &&
+      cached.size === stats.size &&
+      cached.mtimeMs === stats.mtimeMs &&
+      cached.ctimeMs === stats.ctimeMs &&
+      cached.ino === stats.ino &&
       (!wantImage || cached.image)
     ) {
       return {
         ok: true,
-        info: { size: Number(stats.size), sha256: cached.sha256, ...(cached.image ? { image: cached.image } : {}), ...(symlink ? { symlink } : {}) },
+        info: { size: stats.size, sha256: cached.sha256, ...(cached.image ? { image: cached.image } : {}), ...(symlink ? { symlink } : {}) },
       }
     }
 
-    const hashedAtNs = BigInt(Date.now()) * 1_000_000n
+    const hashedAt = Date.now()
     let sha: string
     let head: Buffer
     try {
@@ -192,16 +189,12 @@ export class FileIndex {
     let image = cached && cached.sha256 === sha ? cached.image : undefined
     // The header is in the bytes we just hashed; sharp is only asked when that is not enough.
     if (wantImage && !image) image = headerMeta(head) ?? (await readImageMeta(path))
-    const entry: CacheEntry = { ...identity, sha256: sha, ...(image ? { image } : {}) }
-    if (stats.mtimeNs + RACY_WINDOW_NS >= hashedAtNs) entry.racy = true
+    const entry: CacheEntry = { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, sha256: sha, ...(image ? { image } : {}) }
+    if (stats.mtimeMs + RACY_WINDOW_MS >= hashedAt) entry.racy = true
     this.entries.set(key, entry)
     this.dirty = true
-    return { ok: true, info: { size: Number(stats.size), sha256: sha, ...(image ? { image } : {}), ...(symlink ? { symlink } : {}) } }
+    return { ok: true, info: { size: stats.size, sha256: sha, ...(image ? { image } : {}), ...(symlink ? { symlink } : {}) } }
   }
-}
-
-function statBig(path: string) {
-  return stat(path, { bigint: true })
 }
 
 /** Reads an image header with sharp (loaded lazily: a no-op run never loads it). */

@@ -144,7 +144,8 @@ function orderedInput(input: LockedInput): LockedInput {
   }
 }
 
-function sortedParams(params: JobParams): JobParams {
+/** Parameters in the order the lock writes them (sorted by name). */
+export function sortedParams(params: JobParams): JobParams {
   return Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1))) as unknown as JobParams
 }
 
