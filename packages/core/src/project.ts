@@ -271,7 +271,8 @@ export class Project {
       for (const item of plan.jobs) {
         if (item.status === 'fresh') {
           result.fresh.push(item.job.id)
-          updates[item.job.id] = lockEntry(item, item.available)
+          // An unchanged entry is left as it is: a no-op build never rewrites (or even compares) the lock.
+          if (item.lockChanges) updates[item.job.id] = lockEntry(item, item.available)
           emit({ type: 'job:fresh', id: item.job.id })
           for (const reason of item.reasons) emit({ type: 'warning', id: item.job.id, message: reason })
         } else if (item.status === 'blocked') {
@@ -490,6 +491,11 @@ export class Project {
    * other's entries. A full build also drops entries of jobs no longer in the manifest.
    */
   private async updateLock(updates: Record<string, LockedJob>, options: { dropMissing: ReadonlySet<string> | undefined }): Promise<boolean> {
+    const { dropMissing } = options
+    const before = await this.lockStore.read()
+    const unchanged = Object.keys(updates).length === 0 && (!dropMissing || Object.keys(before.lock.jobs).every((id) => dropMissing.has(id)))
+    // (A hand-edited lock only gets here with --force-lock, and then it is rewritten.)
+    if (unchanged && !before.handEdited) return false
     return this.keyLocks.with('images-edit-lock', new AbortController().signal, async () => {
       const state = await this.lockStore.read()
       const current = state.lock

@@ -115,6 +115,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const realRoot = await realpath(root).catch(() => root)
   // One realpath per file, however many recipes use it.
   const realpaths = new Map<string, Promise<string>>()
+  const resolved = new Map<string, Promise<JobInput | undefined>>()
   if (!security.allowOutsideProject && !isInside(root, outDir)) {
     diagnostics.push(
       source.diagnostic(
@@ -135,7 +136,16 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   const jobs: Job[] = []
   await Promise.all(
     drafts.map(async (draft) => {
-      const ok = await checkJob(draft, { source, fileIndex: options.fileIndex, diagnostics: context.diagnostics, root, realRoot, security, realpaths })
+      const ok = await checkJob(draft, {
+        source,
+        fileIndex: options.fileIndex,
+        diagnostics: context.diagnostics,
+        root,
+        realRoot,
+        security,
+        realpaths,
+        resolved,
+      })
       const job = ok && !draft.broken ? finishJob(draft, context) : undefined
       if (job) jobs.push(job)
     }),

@@ -46,6 +46,8 @@ interface RuleContext {
   security: { allowOutsideProject: boolean; allowLoopbackHttp: boolean }
   /** Memo of resolved real paths for this load. */
   realpaths: Map<string, Promise<string>>
+  /** First resolution of each input in this load, by role, provider and source. */
+  resolved: Map<string, Promise<JobInput | undefined>>
 }
 
 /** Whether `path` is `folder` or inside it. */
@@ -208,6 +210,19 @@ async function checkInputs(draft: JobDraft, context: RuleContext): Promise<void>
 }
 
 async function resolveInput(draft: JobDraft, value: string, path: DocPath, role: 'ref' | 'mask', context: RuleContext): Promise<JobInput | undefined> {
+  // A ref shared by many recipes is checked once; only a failure is checked again per use, so
+  // each recipe gets its own located diagnostic.
+  const memoKey = `${role}\u0000${draft.provider}\u0000${value}`
+  let first = context.resolved.get(memoKey)
+  if (!first) {
+    first = resolveInputOnce(draft, value, path, role, context)
+    context.resolved.set(memoKey, first)
+    return first
+  }
+  return (await first) ?? resolveInputOnce(draft, value, path, role, context)
+}
+
+async function resolveInputOnce(draft: JobDraft, value: string, path: DocPath, role: 'ref' | 'mask', context: RuleContext): Promise<JobInput | undefined> {
   const { source, diagnostics, fileIndex, root } = context
   const caps = draft.capabilities
   const where = draft.eachFile ? ` (for ${draft.eachFile})` : ''

@@ -4,7 +4,7 @@ import { makeImage, tempDir, writeFiles } from '../../../../test/helpers.js'
 import { FileIndex } from '../hash/file-index.js'
 import type { Job } from '../manifest/job.js'
 import { loadManifest } from '../manifest/load-manifest.js'
-import { computeJobKey, type KeyMaterial } from './job-key.js'
+import { canonicalKeyJson, computeJobKey, type KeyMaterial, keyJson } from './job-key.js'
 
 const material: KeyMaterial = {
   provider: 'toapis',
@@ -51,6 +51,40 @@ describe('computeJobKey', () => {
     expect(computeJobKey({ ...material, refs: ['b'.repeat(64), 'a'.repeat(64)] })).not.toBe(
       computeJobKey({ ...material, refs: ['a'.repeat(64), 'b'.repeat(64)] }),
     )
+  })
+})
+
+describe('keyJson', () => {
+  it('is byte-for-byte the generic canonical JSON, for every shape of material', () => {
+    let seed = 7
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+    for (let index = 0; index < 500; index++) {
+      const material: KeyMaterial = {
+        provider: pick(['toapis', 'aa', 'openai', 'local'] as const),
+        model: pick(['m', 'gpt-image-1.5', 'ü "quoted" \\ model']),
+        prompt: pick(['', 'plain', 'line\nbreak', 'emoji 🎨 and "quotes"', '\u0000 control']),
+        params: {
+          ratio: pick(['1:1', '16:9', 'auto'] as const),
+          resolution: pick(['1k', '2k', '4k'] as const),
+          quality: pick(['low', 'high', 'auto'] as const),
+          format: pick(['png', 'jpeg', 'webp'] as const),
+          ...(random() < 0.5 ? { compression: Math.floor(random() * 101) } : {}),
+          ...(random() < 0.5 ? { background: pick(['transparent', 'opaque', 'auto'] as const) } : {}),
+          ...(random() < 0.5 ? { inputFidelity: pick(['high', 'low'] as const) } : {}),
+          ...(random() < 0.5 ? { moderation: pick(['low', 'auto'] as const) } : {}),
+        },
+        refs: Array.from({ length: 1 + Math.floor(random() * 16) }, (_, i) =>
+          random() < 0.8 ? String(i).repeat(64).slice(0, 64) : `url:https://x.test/${i}?q="a"`,
+        ),
+        ...(random() < 0.5 ? { mask: 'c'.repeat(64) } : {}),
+        ...(random() < 0.3 ? { seed: random() < 0.5 ? Math.floor(random() * 1000) : 'take-2' } : {}),
+      }
+      expect(keyJson(material)).toBe(canonicalKeyJson(material))
+    }
   })
 })
 

@@ -158,12 +158,19 @@ async function planJob(
     }
   }
 
+  const lockedNames = (inputs: readonly { path?: string; url?: string }[]) => inputs.map((input) => input.path ?? input.url ?? '').join('\u0000')
+  const jobNames = (inputs: readonly Job['refs'][number][]) =>
+    inputs.map((input) => (input.input.kind === 'file' ? (input.path ?? input.source) : input.input.url)).join('\u0000')
   const lockChanges =
     !sameKey ||
+    locked.recipe !== job.recipe ||
     locked.outputs.length !== job.n ||
-    locked.outputs.some((output, index) => output.path !== job.outputs[index]) ||
+    locked.outputs.some((output, index) => output.path !== job.outputs[index] || output.sha256 !== available[index]?.sha256) ||
     locked.take !== take ||
-    newImages > 0
+    newImages > 0 ||
+    // A renamed or moved ref keeps the key but the lock names its new path.
+    lockedNames(locked.refs) !== jobNames(job.refs) ||
+    lockedNames(locked.mask ? [locked.mask] : []) !== jobNames(job.mask ? [job.mask] : [])
   if (status === 'fresh' && lockChanges && locked && locked.outputs.length > job.n) {
     reasons.push(`n shrank from ${locked.outputs.length} to ${job.n}: nothing to generate`)
   }
