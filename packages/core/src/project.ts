@@ -463,8 +463,24 @@ export class Project {
    */
   private async sweep(loaded: LoadedManifest): Promise<void> {
     await this.store.sweep()
-    const folders = new Set([this.root, ...loaded.jobs.flatMap((job) => job.outputs.map((output) => dirname(join(this.root, output))))])
+    const folders = new Set([
+      this.root,
+      this.journal.dir,
+      ...loaded.jobs.flatMap((job) => job.outputs.map((output) => dirname(join(this.root, output)))),
+    ])
     for (const folder of folders) await sweepTemporaryFiles(folder)
+    await this.pruneJournal()
+  }
+
+  /**
+   * Drops journal entries whose images are already stored: a process killed between storing a
+   * task's results and clearing its entry must not leave a task "in flight" forever.
+   */
+  private async pruneJournal(): Promise<void> {
+    for (const entry of await this.journal.list()) {
+      const take = (await this.store.getRecord(entry.key))?.takes.find((item) => item.take === entry.take)
+      if (take && take.images.length >= entry.firstIndex + entry.count) await this.journal.delete(entry.key, entry.take, entry.firstIndex)
+    }
   }
 
   /** Saves caches. Call when done with the project. */

@@ -160,7 +160,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     outDir,
     concurrency: manifest.concurrency ?? DEFAULT_CONCURRENCY,
     jobs,
-    diagnostics: sortDiagnostics(dedupe(diagnostics)),
+    diagnostics: limit(sortDiagnostics(dedupe(diagnostics)), source),
     source,
   }
 }
@@ -513,4 +513,19 @@ async function readParseCache(path: string, textHash: string): Promise<unknown> 
 async function writeParseCache(path: string, textHash: string, value: unknown): Promise<void> {
   // A cache: failing to write it only costs speed next time.
   await writeFileAtomic(path, JSON.stringify({ version: PARSE_CACHE_VERSION, sha256: textHash, value })).catch(() => {})
+}
+
+/** Most diagnostics returned; past that, one more says how many were left out. */
+const MAX_DIAGNOSTICS = 500
+
+function limit(diagnostics: Diagnostic[], source: ManifestSource): Diagnostic[] {
+  if (diagnostics.length <= MAX_DIAGNOSTICS) return diagnostics
+  const shown = diagnostics.slice(0, MAX_DIAGNOSTICS)
+  const last = shown.at(-1) as Diagnostic
+  shown.push({
+    ...source.at('error', 'manifest/too-many-problems', 0, 1, `${diagnostics.length - MAX_DIAGNOSTICS} more problems are not shown`, 'Fix the ones above first.'),
+    line: last.line,
+    column: last.column,
+  })
+  return shown
 }

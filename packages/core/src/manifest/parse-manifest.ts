@@ -36,8 +36,19 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
   // Lines are counted from the text, not by the parser: after a syntax error yaml's own line
   // counter can miss newlines (e.g. inside a block scalar), shifting every later position.
   const lineCounter = lineCounterOf(text)
+  const nesting = nestingProblem(text)
+  if (nesting) {
+    // Checked before parsing: thousands of nested brackets make the YAML parser crawl, and can
+    // exhaust its regular-expression memory outright.
+    const source = new ManifestSource(file, text, undefined, lineCounter)
+    diagnostics.push(source.at('error', 'yaml/too-deep', nesting.offset, 1, nesting.message, 'Flatten the structure: a manifest needs a few levels, not hundreds.'))
+    return { source, value: undefined, diagnostics }
+  }
   const document = parseYaml(text)
   const source = new ManifestSource(file, text, document, lineCounter)
+  for (const duplicate of duplicateKeys(document)) {
+    diagnostics.push(source.at('error', 'yaml/duplicate_key', duplicate.start, duplicate.end - duplicate.start, 'Map keys must be unique', yamlHint('DUPLICATE_KEY')))
+  }
   for (const error of document.errors) {
     const [start, end] = errorSpan(document, text, error.code, error.message, error.pos)
     diagnostics.push(source.at('error', `yaml/${error.code.toLowerCase()}`, start, end - start, error.message, yamlHint(error.code)))
@@ -46,7 +57,7 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
     const [start, end] = warning.pos
     diagnostics.push(source.at('warning', `yaml/${warning.code.toLowerCase()}`, start, end - start, warning.message))
   }
-  if (document.errors.length > 0) return { source, value: undefined, diagnostics }
+  if (document.errors.length > 0 || diagnostics.some((item) => item.severity === 'error')) return { source, value: undefined, diagnostics }
 
   let value: unknown
   try {
@@ -60,7 +71,61 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
 }
 
 function parseYaml(text: string): Document.Parsed {
-  return yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true })
+  // uniqueKeys off: yaml compares every key with every other (quadratic in a map's size); the
+  // same check is done below with a set.
+  return yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: false, strict: true })
+}
+
+/** Deepest nesting a manifest may have (flow brackets, or block indentation in steps of two). */
+const MAX_DEPTH = 64
+
+function nestingProblem(text: string): { offset: number; message: string } | undefined {
+  let depth = 0
+  let quote: string | undefined
+  let previous = '\n'
+  for (let offset = 0; offset < text.length; offset++) {
+    const char = text[offset] as string
+    if (quote) {
+      if (char === quote) quote = undefined
+      else if (char === '\\' && quote === '"') offset++
+      if (char === '\n' && quote === "'") quote = undefined
+      previous = char
+      continue
+    }
+    // A quote opens a quoted scalar only where a value starts, not inside "don't".
+    if ((char === '"' || char === "'") && /[\s:,[{-]/.test(previous)) quote = char
+    else if (char === '#' && /\s/.test(previous)) {
+      const end = text.indexOf('\n', offset)
+      offset = end < 0 ? text.length : end - 1
+    } else if (char === '[' || char === '{') {
+      depth++
+      if (depth > MAX_DEPTH) return { offset, message: `the manifest nests more than ${MAX_DEPTH} levels deep` }
+    } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1)
+    else if (char === '\n') {
+      let indent = 0
+      while (text[offset + 1 + indent] === ' ') indent++
+      if (indent > MAX_DEPTH * 4) return { offset: offset + 1, message: `a line is indented ${indent} spaces; the manifest nests too deep` }
+    }
+    previous = char
+  }
+  return undefined
+}
+
+/** Every repeated key of a map, in one pass per map (for the located DUPLICATE_KEY error). */
+function duplicateKeys(document: Document.Parsed): { start: number; end: number }[] {
+  const found: { start: number; end: number }[] = []
+  yaml().visit(document, {
+    Map(_, map) {
+      const seen = new Set<string>()
+      for (const pair of map.items) {
+        if (!yaml().isScalar(pair.key)) continue
+        const key = String(pair.key.value)
+        if (seen.has(key) && pair.key.range) found.push({ start: pair.key.range[0], end: pair.key.range[1] })
+        seen.add(key)
+      }
+    },
+  })
+  return found
 }
 
 /**

@@ -84,13 +84,31 @@ export class ManifestSource {
   }
 
   /** The deepest node along `path`, and the map pair that holds it. */
+  /** Each map's pairs by key, built once: locating thousands of diagnostics stays linear. */
+  private readonly pairIndex = new WeakMap<object, Map<string, Pair>>()
+
+  private pairsOf(map: { items: unknown[] }): Map<string, Pair> {
+    let index = this.pairIndex.get(map)
+    if (!index) {
+      index = new Map()
+      for (const item of map.items) {
+        if (yaml().isPair(item) && yaml().isScalar(item.key)) {
+          const key = String(item.key.value)
+          if (!index.has(key)) index.set(key, item as Pair)
+        }
+      }
+      this.pairIndex.set(map, index)
+    }
+    return index
+  }
+
   private find(path: DocPath): { node?: Node; pair?: Pair } {
     let current: unknown = this.document?.contents
     let pair: Pair | undefined
     let last: { node?: Node; pair?: Pair } = { node: current as Node | undefined }
     for (const segment of path) {
       if (yaml().isMap(current)) {
-        const match = current.items.find((item) => yaml().isPair(item) && yaml().isScalar(item.key) && String(item.key.value) === String(segment))
+        const match = this.pairsOf(current).get(String(segment))
         if (!match) return last
         pair = match as Pair
         current = match.value

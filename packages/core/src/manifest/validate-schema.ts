@@ -8,7 +8,9 @@ import type { DocPath, ManifestSource } from './source.js'
 /** Absolute path of the shipped JSON Schema (`@images-edit/core/schema.json`). */
 export const schemaPath = new URL('../../schema.json', import.meta.url)
 
-let compiled: ValidateFunction | undefined
+/** Schema errors described and located; a manifest with thousands of them gets the first ones. */
+const MAX_REPORTED = 500
+
 let fingerprint: string | undefined
 
 /** A hash of the schema's text: cached validation results are valid only for the schema they passed. */
@@ -17,24 +19,51 @@ export function schemaFingerprint(): string {
   return fingerprint
 }
 
-/** ajv loads and compiles on first use: a manifest served from the parse cache never needs it. */
-async function validator(): Promise<ValidateFunction> {
-  if (!compiled) {
+interface Validators {
+  /** The manifest with each recipe accepted as any object. */
+  top: ValidateFunction
+  /** One recipe. */
+  recipe: ValidateFunction
+}
+
+let validators: Validators | undefined
+
+/**
+ * ajv loads and compiles on first use: a manifest served from the parse cache never needs it.
+ * Recipes are validated one by one: ajv gathering tens of thousands of errors in one call
+ * slows down quadratically, and one at a time we can stop after enough.
+ */
+async function compileValidators(): Promise<Validators> {
+  if (!validators) {
     const { Ajv } = await import('ajv')
-    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as object
+    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as { properties: { recipes: object }; definitions: object }
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
-    compiled = ajv.compile(schema)
+    const top = ajv.compile({ ...schema, properties: { ...schema.properties, recipes: { ...schema.properties.recipes, additionalProperties: true } } })
+    const recipe = ajv.compile({ definitions: schema.definitions, $ref: '#/definitions/recipe' })
+    validators = { top, recipe }
   }
-  return compiled
+  return validators
 }
 
 /** Layer 2: the JSON Schema, every violation located. */
 export async function validateSchema(value: unknown, source: ManifestSource): Promise<Diagnostic[]> {
-  const validate = await validator()
-  if (validate(value)) return []
+  const { top, recipe } = await compileValidators()
+  const errors: ErrorObject[] = top(value) ? [] : [...(top.errors ?? [])]
+  const recipes = (value as { recipes?: unknown }).recipes
+  let total = errors.length
+  if (recipes && typeof recipes === 'object' && !Array.isArray(recipes)) {
+    for (const [id, body] of Object.entries(recipes)) {
+      if (recipe(body)) continue
+      total += recipe.errors?.length ?? 0
+      if (errors.length >= MAX_REPORTED) continue
+      const prefix = `/recipes/${id.replace(/~/g, '~0').replace(/\//g, '~1')}`
+      for (const error of recipe.errors ?? []) errors.push({ ...error, instancePath: prefix + error.instancePath })
+    }
+  }
+  if (total === 0) return []
   const diagnostics: Diagnostic[] = []
   const seen = new Set<string>()
-  for (const error of validate.errors ?? []) {
+  for (const error of errors.slice(0, MAX_REPORTED)) {
     // `if`/`anyOf` wrappers repeat what their branches say; a `propertyNames` error is reported
     // once, at the bad key, rather than also by its inner keyword at the parent map.
     if (error.keyword === 'if' || error.keyword === '$ref') continue
@@ -44,6 +73,10 @@ export async function validateSchema(value: unknown, source: ManifestSource): Pr
     if (seen.has(id)) continue
     seen.add(id)
     diagnostics.push(diagnostic)
+  }
+  if (total > MAX_REPORTED) {
+    // Located at the top of the file, outside every recipe: nothing is expanded after this many.
+    diagnostics.push(source.diagnostic('error', 'schema/too-many', [], `${total} schema problems; the first ${MAX_REPORTED} are shown`, 'Fix the ones shown first.', { target: 'key' }))
   }
   return diagnostics
 }

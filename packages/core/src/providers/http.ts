@@ -177,7 +177,10 @@ export async function download(
     })
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && parsed.origin === options.allowedHttpOrigin)) {
-    throw new ProviderError(`${context.provider} returned a result URL that is not https: ${parsed.origin}`, { provider: context.provider, stage: 'download' })
+    throw new ProviderError(`${context.provider} returned a result URL that is not https: ${parsed.protocol}${parsed.protocol === 'http:' ? `//${parsed.host}` : ''}`, {
+      provider: context.provider,
+      stage: 'download',
+    })
   }
   const { request } = await import('undici')
   let response: Dispatcher.ResponseData
@@ -191,6 +194,15 @@ export async function download(
     })
   } catch (error) {
     throw transportError(context, 'download', url, error, options.signal)
+  }
+  if (response.statusCode >= 300 && response.statusCode < 400) {
+    await response.body.dump().catch(() => {})
+    // A result that moved is not followed: a redirect may lead to another scheme or host.
+    throw new ProviderError(`a ${context.provider} result URL redirected (HTTP ${response.statusCode}); images-edit does not follow redirects for downloads`, {
+      provider: context.provider,
+      stage: 'download',
+      status: response.statusCode,
+    })
   }
   if (response.statusCode !== 200) {
     await response.body.dump().catch(() => {})
