@@ -1,20 +1,26 @@
 // `npm run bench` (all) or `npm run bench -- B1 B4` (some): measures each scenario against a floor
 // measured in the same run, prints a table, and writes bench/results/latest.json.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from './lib.mjs'
+import { memory } from './scenarios/memory.mjs'
 import { noopLarge, noopSmall } from './scenarios/noop.mjs'
+import { runnerAsync, runnerFaults, runnerSync } from './scenarios/runner.mjs'
+import { viteBuild } from './scenarios/vite.mjs'
+import { watchLatency } from './scenarios/watch.mjs'
 
 const requested = process.argv.slice(2).map((id) => id.toUpperCase())
 const selected = (id) => requested.length === 0 || requested.includes(id)
 const results = []
 const report = (result) => {
   results.push(result)
-  console.error(`${result.id}: ${format(result.measured.median)} (floor ${format(result.floor.median)}) ${result.pass ? 'pass' : 'MISS'}`)
+  console.error(
+    `${result.id}: ${format(result.measured.median, result.unit)} (floor ${format(result.floor.median, result.unit)}) ${result.pass ? 'pass' : 'MISS'}${result.note ? ` — ${result.note}` : ''}`,
+  )
 }
 
-for (const scenario of [noopSmall, noopLarge]) await scenario(selected, report)
+for (const scenario of [noopSmall, noopLarge, runnerSync, runnerAsync, runnerFaults, memory, viteBuild, watchLatency]) await scenario(selected, report)
 
 const order = (id) => Number(id.slice(1))
 results.sort((a, b) => order(a.id) - order(b.id))
@@ -23,16 +29,27 @@ const table = [
   '|---|---|---|---|---|---|---|',
   ...results.map(
     (r) =>
-      `| ${r.id} | ${r.scenario} | ${r.floor.label}: ${format(r.floor.median)} | ${format(r.measured.median)} (${format(r.measured.min)}–${format(r.measured.max)}, ${r.measured.runs} runs) | ${r.ratio.toFixed(2)}× | ${r.target} | ${r.pass ? 'pass' : '**miss**'}${r.note ? ` — ${r.note}` : ''} |`,
+      `| ${r.id} | ${r.scenario} | ${r.floor.label}: ${format(r.floor.median, r.unit)} | ${format(r.measured.median, r.unit)} (${format(r.measured.min, r.unit)}–${format(r.measured.max, r.unit)}, ${r.measured.runs} runs) | ${r.ratio.toFixed(2)}× | ${r.target} | ${r.pass ? 'pass' : '**miss**'}${r.note ? ` — ${r.note}` : ''} |`,
   ),
 ].join('\n')
 console.log(table)
 const machine = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() }
 await mkdir(join(repoRoot, 'bench/results'), { recursive: true })
-await writeFile(join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify({ machine, results }, null, 2)}\n`)
-console.error(`wrote bench/results/latest.json (${results.length} scenarios)`)
+const latest = join(repoRoot, 'bench/results/latest.json')
+for (const result of results) result.date = machine.date
+// A partial run (`npm run bench -- B5`) replaces only its own scenarios; the others' last figures
+// stay, each with the date it was measured.
+const kept =
+  requested.length === 0
+    ? []
+    : ((await readFile(latest, 'utf8').then(JSON.parse, () => undefined))?.results ?? []).filter((old) => !results.some((result) => result.id === old.id))
+const merged = [...kept, ...results].sort((a, b) => order(a.id) - order(b.id))
+await writeFile(latest, `${JSON.stringify({ machine, results: merged }, null, 2)}\n`)
+console.error(`wrote bench/results/latest.json (${results.length} scenarios measured, ${kept.length} kept from earlier runs)`)
 
-function format(ms) {
+/** Milliseconds by default; results with `unit: 'MiB'` (peak RSS) are sizes. */
+function format(ms, unit) {
   if (ms === undefined) return '–'
+  if (unit === 'MiB') return `${ms.toFixed(0)} MiB`
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`
 }

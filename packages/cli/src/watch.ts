@@ -8,7 +8,7 @@ export interface InputWatcherOptions {
   /**
    * Quiet time after the last file event before `onChange` is called; a burst of events (an
    * editor's save, a folder of photos copied in) makes one call.
-   * @default 100
+   * @default 50
    */
   debounceMs?: number
   /** Called with the absolute paths that changed since the last call; calls never overlap. */
@@ -42,7 +42,7 @@ export interface InputWatcher {
  */
 export function watchInputs(session: DevSession, options: InputWatcherOptions): InputWatcher {
   const { project } = session
-  const debounceMs = options.debounceMs ?? 100
+  const debounceMs = options.debounceMs ?? 50
   let current: WatchedPaths = { files: [], folders: [] }
   let explicit = new Set<string>()
   // These only grow: a folder that once held outputs may still be written by a build in flight.
@@ -175,7 +175,7 @@ export interface WatchCommandOptions {
   signal: AbortSignal
   /** Prints located manifest problems (`file:line:col`), as the other commands do. */
   printDiagnostics: (diagnostics: readonly Diagnostic[], output: Output, cwd: string, strict: boolean) => void
-  /** @default 100 */
+  /** @default 50 */
   debounceMs?: number
 }
 

@@ -463,11 +463,7 @@ export class Project {
    */
   private async sweep(loaded: LoadedManifest): Promise<void> {
     await this.store.sweep()
-    const folders = new Set([
-      this.root,
-      this.journal.dir,
-      ...loaded.jobs.flatMap((job) => job.outputs.map((output) => dirname(join(this.root, output)))),
-    ])
+    const folders = new Set([this.root, this.journal.dir, ...loaded.jobs.flatMap((job) => job.outputs.map((output) => dirname(join(this.root, output))))])
     for (const folder of folders) await sweepTemporaryFiles(folder)
     await this.pruneJournal()
   }
@@ -541,19 +537,31 @@ export class Project {
   }
 
   private ledgerWrites: Promise<unknown> = Promise.resolve()
+  private ledgerPending: { changes: Record<string, string | undefined>; written: Promise<void> } | undefined
 
-  /** Adds (or, with undefined, removes) ledger entries: re-read, merged, written, one change at a time. */
+  /**
+   * Adds (or, with undefined, removes) ledger entries: re-read, merged, written. Changes arriving
+   * while a write is under way are batched into the next one, so jobs finishing together wait for
+   * one write, not one each.
+   */
   private recordWritten(changes: Record<string, string | undefined>): Promise<void> {
-    const write = this.ledgerWrites.then(async () => {
+    if (this.ledgerPending) {
+      Object.assign(this.ledgerPending.changes, changes)
+      return this.ledgerPending.written
+    }
+    const batch = { changes: { ...changes }, written: Promise.resolve() }
+    batch.written = this.ledgerWrites.then(async () => {
+      if (this.ledgerPending === batch) this.ledgerPending = undefined
       const ledger = await this.readLedger()
-      for (const [path, sha] of Object.entries(changes)) {
+      for (const [path, sha] of Object.entries(batch.changes)) {
         if (sha === undefined) delete ledger[path]
         else ledger[path] = sha
       }
       await this.writeLedger(ledger)
     })
-    this.ledgerWrites = write.catch(() => {})
-    return write
+    this.ledgerPending = batch
+    this.ledgerWrites = batch.written.catch(() => {})
+    return batch.written
   }
 
   private async readLedger(): Promise<Record<string, string>> {

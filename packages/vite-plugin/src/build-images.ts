@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type BuildResult, type Job, type LockFile, type Project, type RunEvent, readLock } from '@images-edit/core'
+import type { BuildResult, Job, LockFile, Project, RunEvent } from '@images-edit/core'
 import { TAG } from './messages.js'
 
 /** What `vite build` knows after the engine ran: the jobs and the lock that lists their images. */
@@ -30,7 +30,8 @@ export async function buildImages(project: Project, options: { frozen: boolean; 
   if (problems.length > 0) {
     throw new Error(`${problems.length} job${problems.length === 1 ? '' : 's'} could not be built:\n${problems.join('\n')}`)
   }
-  return { jobs: result.loaded.jobs, lock: await readLock(project.lockPath), root: project.root }
+  // Through the project's lock store: its parse cache answers without parsing the YAML again.
+  return { jobs: result.loaded.jobs, lock: (await project.lockStore.read()).lock, root: project.root }
 }
 
 /** The jobs an import names: every job of a recipe, or one job by its id (`product/bottle.jpg`). */

@@ -523,7 +523,14 @@ function limit(diagnostics: Diagnostic[], source: ManifestSource): Diagnostic[] 
   const shown = diagnostics.slice(0, MAX_DIAGNOSTICS)
   const last = shown.at(-1) as Diagnostic
   shown.push({
-    ...source.at('error', 'manifest/too-many-problems', 0, 1, `${diagnostics.length - MAX_DIAGNOSTICS} more problems are not shown`, 'Fix the ones above first.'),
+    ...source.at(
+      'error',
+      'manifest/too-many-problems',
+      0,
+      1,
+      `${diagnostics.length - MAX_DIAGNOSTICS} more problems are not shown`,
+      'Fix the ones above first.',
+    ),
     line: last.line,
     column: last.column,
   })

@@ -41,13 +41,17 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
     // Checked before parsing: thousands of nested brackets make the YAML parser crawl, and can
     // exhaust its regular-expression memory outright.
     const source = new ManifestSource(file, text, undefined, lineCounter)
-    diagnostics.push(source.at('error', 'yaml/too-deep', nesting.offset, 1, nesting.message, 'Flatten the structure: a manifest needs a few levels, not hundreds.'))
+    diagnostics.push(
+      source.at('error', 'yaml/too-deep', nesting.offset, 1, nesting.message, 'Flatten the structure: a manifest needs a few levels, not hundreds.'),
+    )
     return { source, value: undefined, diagnostics }
   }
   const document = parseYaml(text)
   const source = new ManifestSource(file, text, document, lineCounter)
   for (const duplicate of duplicateKeys(document)) {
-    diagnostics.push(source.at('error', 'yaml/duplicate_key', duplicate.start, duplicate.end - duplicate.start, 'Map keys must be unique', yamlHint('DUPLICATE_KEY')))
+    diagnostics.push(
+      source.at('error', 'yaml/duplicate_key', duplicate.start, duplicate.end - duplicate.start, 'Map keys must be unique', yamlHint('DUPLICATE_KEY')),
+    )
   }
   for (const error of document.errors) {
     const [start, end] = errorSpan(document, text, error.code, error.message, error.pos)

@@ -76,7 +76,11 @@ export async function validateSchema(value: unknown, source: ManifestSource): Pr
   }
   if (total > MAX_REPORTED) {
     // Located at the top of the file, outside every recipe: nothing is expanded after this many.
-    diagnostics.push(source.diagnostic('error', 'schema/too-many', [], `${total} schema problems; the first ${MAX_REPORTED} are shown`, 'Fix the ones shown first.', { target: 'key' }))
+    diagnostics.push(
+      source.diagnostic('error', 'schema/too-many', [], `${total} schema problems; the first ${MAX_REPORTED} are shown`, 'Fix the ones shown first.', {
+        target: 'key',
+      }),
+    )
   }
   return diagnostics
 }

@@ -177,10 +177,13 @@ export async function download(
     })
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && parsed.origin === options.allowedHttpOrigin)) {
-    throw new ProviderError(`${context.provider} returned a result URL that is not https: ${parsed.protocol}${parsed.protocol === 'http:' ? `//${parsed.host}` : ''}`, {
-      provider: context.provider,
-      stage: 'download',
-    })
+    throw new ProviderError(
+      `${context.provider} returned a result URL that is not https: ${parsed.protocol}${parsed.protocol === 'http:' ? `//${parsed.host}` : ''}`,
+      {
+        provider: context.provider,
+        stage: 'download',
+      },
+    )
   }
   const { request } = await import('undici')
   let response: Dispatcher.ResponseData

@@ -13,9 +13,13 @@ export interface RetryPolicy {
   maxDelayMs: number
 }
 
-/** Defaults: free calls 6 attempts from 0.5 s; a paid call 3 attempts, only when not accepted. */
+/**
+ * Defaults: free calls 6 attempts from 0.5 s; a paid call 8 attempts, and only when the service
+ * surely did not accept it (a 429 or 503 refusal costs nothing, so a burst of them must not fail
+ * the job — seen in the B7 benchmark with three refusals in a row).
+ */
 export const FREE_RETRIES: RetryPolicy = { kind: 'free', attempts: 6, baseDelayMs: 500, maxDelayMs: 8_000 }
-export const PAID_RETRIES: RetryPolicy = { kind: 'paid', attempts: 3, baseDelayMs: 1_000, maxDelayMs: 8_000 }
+export const PAID_RETRIES: RetryPolicy = { kind: 'paid', attempts: 8, baseDelayMs: 1_000, maxDelayMs: 8_000 }
 
 /** Whether an error allows another attempt under a policy. */
 export function mayRetry(error: unknown, policy: RetryPolicy): boolean {

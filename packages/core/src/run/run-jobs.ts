@@ -366,9 +366,10 @@ async function waitForTask(
   let delay = Math.max(0, (limits.pollIntervalMs ?? 5_000) - (Date.now() - start))
   const poll = provider.poll?.bind(provider)
   if (!poll) throw new ImagesEditError('INTERNAL', 'poll missing', { userFacing: false })
-  for (;;) {
-    // Jitter only forward: an early poll is a wasted request.
-    await sleep(delay * (1 + Math.random() * 0.2), undefined, { signal: context.signal }).catch(() => {
+  for (let first = true; ; first = false) {
+    // Jitter only forward (an early poll is a wasted request), and little on the first poll, which
+    // is aimed at the expected latency; later ones spread more so many tasks do not poll together.
+    await sleep(delay * (1 + Math.random() * (first ? 0.05 : 0.2)), undefined, { signal: context.signal }).catch(() => {
       throw new ImagesEditError('ABORTED', 'interrupted')
     })
     const status = await withRetries(() => gate.status(() => poll(taskId, context)), FREE_RETRIES, { signal: context.signal, onRetry })
