@@ -36,7 +36,7 @@ export function createToapisProvider(config: ProviderConfig, options: { dispatch
       // References may be 50 MB by URL but uploads stop at 10 MB: re-encode to JPEG to fit. The
       // mask stays PNG (its alpha is the point); validation keeps it under the limit.
       const bytes = await shrinkToJpeg(input.path, TOAPIS_UPLOAD_LIMIT)
-      form.append('file', new Blob([bytes], { type: 'image/jpeg' }), 'ref.jpg')
+      form.append('file', new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }), 'ref.jpg')
     } else {
       form.append('file', await openAsBlob(input.path, { type: `image/${input.format}` }), `${role}.${input.format === 'jpeg' ? 'jpg' : input.format}`)
     }
