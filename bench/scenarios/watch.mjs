@@ -83,7 +83,7 @@ export async function watchLatency(selected, report) {
     const request = toRequest.length ? stats(toRequest) : undefined
     report({
       id: 'B11',
-      scenario: `watch: save one ref → its job starts (${JOBS} recipes, default 100 ms debounce)`,
+      scenario: `watch: save one ref → its job starts (${JOBS} recipes, default 50 ms debounce)`,
       floor: { label: 'none (target is absolute)', median: 0, min: 0, max: 0, runs: 0 },
       measured,
       ratio: measured.median / 200,
