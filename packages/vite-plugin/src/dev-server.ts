@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { basename, join, relative, resolve, sep } from 'node:path'
-import { DevSession, type Diagnostic, type JobView, type Project, type SessionEvent } from '@images-edit/core'
+import { DevSession, type Diagnostic, imageDimensions, type JobView, type Project, type SessionEvent } from '@images-edit/core'
 import type { ViteDevServer } from 'vite'
 import { dtsPath, renderDts, writeDts } from './dts.js'
 import { describeError, displayPath, formatDiagnostics, locationOf, TAG } from './messages.js'
@@ -204,10 +204,9 @@ export class DevServerBridge {
     const cacheKey = `${view.key}:${index}`
     let pending = this.sizes.get(cacheKey)
     if (!pending) {
-      pending = (this.session as DevSession).placeholder(view.id, index).then(async (bytes) => {
-        const { default: sharp } = await import('sharp')
-        const meta = await sharp(bytes).metadata()
-        return { width: meta.width ?? 0, height: meta.height ?? 0 }
+      pending = (this.session as DevSession).placeholder(view.id, index).then((bytes) => {
+        const size = imageDimensions(bytes)
+        return { width: size?.width ?? 0, height: size?.height ?? 0 }
       })
       this.sizes.set(cacheKey, pending)
     }

@@ -4,7 +4,7 @@ import sharp from 'sharp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { makeImage, tempDir } from '../../../../test/helpers.js'
 import { sha256 } from './content-hash.js'
-import { FileIndex, headerMeta } from './file-index.js'
+import { FileIndex, headerMeta, imageDimensions } from './file-index.js'
 
 const past = new Date(Date.now() - 60_000)
 
@@ -123,5 +123,15 @@ describe('headerMeta', () => {
     expect(headerMeta(images[1] as Buffer)).toMatchObject({ format: 'png', hasAlpha: true })
     expect(headerMeta(images[3] as Buffer)).toMatchObject({ format: 'jpeg', width: 40, height: 30 })
     expect(headerMeta(Buffer.from('not an image at all'))).toBeUndefined()
+  })
+
+  it('imageDimensions reads width, height and format of png, jpeg and webp', async () => {
+    for (const format of ['png', 'jpeg', 'webp'] as const) {
+      const bytes = await sharp({ create: { width: 33, height: 21, channels: 3, background: { r: 1, g: 2, b: 3 } } })
+        .toFormat(format)
+        .toBuffer()
+      expect(imageDimensions(bytes)).toEqual({ width: 33, height: 21, format })
+    }
+    expect(imageDimensions(Buffer.from('nope'))).toBeUndefined()
   })
 })

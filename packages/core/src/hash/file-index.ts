@@ -247,6 +247,16 @@ async function hashWithHead(path: string): Promise<{ sha256: string; head: Buffe
 
 const FORMATS: Record<string, string> = { jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif' }
 
+/** Width, height and format of encoded image bytes, from the header alone (no decoder). */
+export function imageDimensions(bytes: Uint8Array): { width: number; height: number; format: string } | undefined {
+  try {
+    const size = imageSize(bytes)
+    return size.width && size.height && size.type ? { width: size.width, height: size.height, format: FORMATS[size.type] ?? size.type } : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Image facts from the header bytes alone (image-size), so checking a new ref costs no second
  * read and no decoder. Alpha is read for PNG (the only mask format); undefined means "ask sharp".
