@@ -9,7 +9,6 @@ export type ErrorCode =
   | 'USAGE'
   | 'FROZEN'
   | 'BUDGET'
-  | 'OUTPUT_CONFLICT'
   | 'LOCK_EDITED'
   | 'PROVIDER'
   | 'STORE'

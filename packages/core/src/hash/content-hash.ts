@@ -1,21 +1,8 @@
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 
 /** sha256 of bytes, lowercase hex. */
 export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex')
-}
-
-/** sha256 of a file's bytes, streamed so large refs never sit in memory whole. */
-export async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256')
-  let bytes = 0
-  // 1 MiB chunks: fewer syscalls and event-loop turns than the 64 KiB default on big refs.
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer)
-    bytes += (chunk as Buffer).length
-  }
-  return { sha256: hash.digest('hex'), bytes }
 }
 
 /**

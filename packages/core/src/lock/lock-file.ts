@@ -98,16 +98,6 @@ export async function readLock(path: string): Promise<LockFile> {
   return { lockfileVersion: 1, jobs: lock.jobs }
 }
 
-/**
- * Whether the lock on disk differs from how images-edit writes its content — someone edited it
- * by hand. Line endings do not count (git may convert them).
- */
-export async function lockIsHandEdited(path: string): Promise<boolean> {
-  const text = await readFile(path, 'utf8').catch(() => undefined)
-  if (text === undefined) return false
-  return text.replace(/\r\n/g, '\n') !== serializeLock(await readLock(path))
-}
-
 /** The lock's text: sorted job ids, fixed field order, no line folding — byte-stable for stable input. */
 export function serializeLock(lock: LockFile): string {
   const jobs: Record<string, unknown> = {}
