@@ -266,7 +266,7 @@ describe.concurrent('images-edit watch', () => {
     running.add(cli)
     await cli.waitForStdout(/^plan: 6 jobs/m)
     expect(await stop(cli)).toBe(130)
-    expect(cli.stderr()).toMatch(/^stopping: \d+ jobs? in flight \(r\d.*\); Ctrl-C again to quit at once$/m)
+    expect(cli.stderr()).toMatch(/^stopping: \d+ jobs? in flight \(r\d.*\); paid calls already sent are answered first — Ctrl-C again to abandon them$/m)
     expect(cli.stderr()).toMatch(/^stopped watching; \d+ jobs? (was|were) in flight: \d+ (finished|interrupted) \(r\d/m)
     expect(cli.stderr()).not.toMatch(STACK_LINE)
   })

@@ -14,20 +14,20 @@
  * toapis  files.download  502 html RA:0        2     1/1   0  retried, both done
  * toapis  files.download  503 html RA:0        2     1/1   0  retried, both done
  * toapis  files.download  504 html RA:0        2     1/1   0  retried, both done
- * toapis  files.download  expired              2     1/1   0  job fails: the result URL of toapis answered HTTP 403: it has expired or is go...
- * toapis  files.download  not-image            2     1/1   0  job fails: toapis returned data that is not an image
+ * toapis  files.download  expired              2     1/1   1  job fails: … answered HTTP 403: it has expired … stays journaled (rerun downloads it)
+ * toapis  files.download  not-image            2     1/1   1  job fails: … returned data that is not a decodable image … billed
  * toapis  files.download  reset after-body     2     1/1   0  retried, both done
  * toapis  files.download  reset before-body    2     1/1   0  retried, both done
  * toapis  files.download  stall                2     1/1   0  retried, both done
  * toapis  files.download  truncated            2     1/1   0  retried, both done
  * toapis  files.download  unbounded            2     1/1   1  retried, job succeeds (oversized answer abandoned at the cap)
- * toapis  files.download  wrong-size           2     1/1   0  job fails: toapis returned 512×512, expected 1024×1024
+ * toapis  files.download  wrong-size           2     1/1   0  kept with a warning (real size recorded), both done
  * toapis  toapis.poll     429 RA:0             2     1/1   0  retried, both done
  * toapis  toapis.poll     500 html RA:0        2     1/1   0  retried, both done
  * toapis  toapis.poll     502 html RA:0        2     1/1   0  retried, both done
  * toapis  toapis.poll     503 html RA:0        2     1/1   0  retried, both done
  * toapis  toapis.poll     504 html RA:0        2     1/1   0  retried, both done
- * toapis  toapis.poll     expired              2     1/1   0  job fails: the result URL of toapis answered HTTP 403: it has expired or is go...
+ * toapis  toapis.poll     expired              2     1/1   1  job fails: … answered HTTP 403: it has expired … stays journaled (rerun downloads it)
  * toapis  toapis.poll     malformed-json       2     1/1   0  retried, both done
  * toapis  toapis.poll     reset after-body     2     1/1   0  retried, both done
  * toapis  toapis.poll     reset before-body    2     1/1   0  retried, both done
@@ -38,11 +38,11 @@
  * toapis  toapis.submit   429 no RA            3     1/1   0  retried, both done
  * toapis  toapis.submit   500 html RA:0        2     0/1   0  job fails: toapis server error (HTTP 500: 500 Internal Server Error)
  * toapis  toapis.submit   502 html RA:0        2     0/1   0  job fails: toapis server error (HTTP 502: 502 Bad Gateway)
- * toapis  toapis.submit   503 html RA:0        3     1/1   0  retried, both done
+ * toapis  toapis.submit   503 html RA:0        2     0/1   0  job fails: toapis is unavailable (HTTP 503: 503 Service Temporarily Unavailable) — may have been billed
  * toapis  toapis.submit   504 html RA:0        2     0/1   0  job fails: toapis server error (HTTP 504: 504 Gateway Time-out)
- * toapis  toapis.submit   expired              2     1/1   0  job fails: the result URL of toapis answered HTTP 403: it has expired or is go...
+ * toapis  toapis.submit   expired              2     1/1   1  job fails: … answered HTTP 403: it has expired … stays journaled (rerun downloads it)
  * toapis  toapis.submit   malformed-json       2     1/1   0  job fails: toapis answered HTTP 200 with a body that is not JSON: {"id":"tsk_i...
- * toapis  toapis.submit   not-image            2     1/1   0  job fails: toapis returned data that is not an image
+ * toapis  toapis.submit   not-image            2     1/1   1  job fails: … returned data that is not a decodable image … billed
  * toapis  toapis.submit   reset after-body     2     1/1   0  job fails: toapis: connection reset (127.0.0.1:…, submit)
  * toapis  toapis.submit   reset before-body    2     0/1   0  job fails: toapis: connection reset (127.0.0.1:…, submit)
  * toapis  toapis.submit   stall after-body     2     1/1   0  job fails: toapis: no answer in time (127.0.0.1:…, submit)
@@ -50,7 +50,7 @@
  * toapis  toapis.submit   task-fails           2     1/1   0  job fails: toapis task tsk_img_… failed (generation_failed): 内容审核未通过
  * toapis  toapis.submit   truncated            2     1/1   0  job fails: toapis: connection reset (127.0.0.1:…, submit)
  * toapis  toapis.submit   unbounded            2     1/1   0  job fails: <provider>: the answer to <stage> exceeded the 1048576-byte cap and was abandoned
- * toapis  toapis.submit   wrong-size           2     1/1   0  job fails: toapis returned 512×512, expected 1024×1024
+ * toapis  toapis.submit   wrong-size           2     1/1   0  kept with a warning (real size recorded), both done
  * toapis  toapis.upload   429 RA:0             2     1/1   0  retried, both done
  * toapis  toapis.upload   500 html RA:0        2     1/1   0  retried, both done
  * toapis  toapis.upload   502 html RA:0        2     1/1   0  retried, both done
@@ -65,12 +65,12 @@
  * aa      aa.generate     429 no RA            3     1/1   0  retried, both done
  * aa      aa.generate     500 html RA:0        2     0/1   0  job fails: aa server error (HTTP 500: 500 Internal Server Error)
  * aa      aa.generate     502 html RA:0        2     0/1   0  job fails: aa server error (HTTP 502: 502 Bad Gateway)
- * aa      aa.generate     503 html RA:0        3     1/1   0  retried, both done
+ * aa      aa.generate     503 html RA:0        2     0/1   0  job fails: aa is unavailable (HTTP 503: 503 Service Temporarily Unavailable) — may have been billed
  * aa      aa.generate     504 html RA:0        2     0/1   0  job fails: aa server error (HTTP 504: 504 Gateway Time-out)
- * aa      aa.generate     expired              2     1/1   0  job fails: the result URL of aa answered HTTP 403: it has expired or is gone (...
+ * aa      aa.generate     expired              2     1/1   1  job fails: … answered HTTP 403: it has expired … stays journaled (rerun downloads it)
  * aa      aa.generate     malformed-json       2     1/1   0  job fails: aa answered HTTP 200 with a body that is not JSON: {"code":0,"messa...
  * aa      aa.generate     never-finishes       2     1/1   0  job fails: aa: no answer in time (127.0.0.1:…, generate)
- * aa      aa.generate     not-image            2     1/1   0  job fails: aa returned data that is not an image
+ * aa      aa.generate     not-image            2     1/1   1  job fails: … returned data that is not a decodable image … billed
  * aa      aa.generate     reset after-body     2     1/1   0  job fails: aa: connection reset (127.0.0.1:…, generate)
  * aa      aa.generate     reset before-body    2     0/1   0  job fails: aa: connection reset (127.0.0.1:…, generate)
  * aa      aa.generate     stall after-body     2     1/1   0  job fails: aa: no answer in time (127.0.0.1:…, generate)
@@ -78,29 +78,29 @@
  * aa      aa.generate     task-fails           2     1/1   0  job fails: aa server error (HTTP 500: image generation failed)
  * aa      aa.generate     truncated            2     1/1   0  job fails: aa: connection reset (127.0.0.1:…, generate)
  * aa      aa.generate     unbounded            2     1/1   0  job fails: <provider>: the answer to <stage> exceeded the 1048576-byte cap and was abandoned
- * aa      aa.generate     wrong-size           2     1/1   0  job fails: aa returned 512×512, expected 1024×1024
+ * aa      aa.generate     wrong-size           2     1/1   0  kept with a warning (real size recorded), both done
  * aa      files.download  429 RA:0             2     1/1   0  retried, both done
  * aa      files.download  500 html RA:0        2     1/1   0  retried, both done
  * aa      files.download  502 html RA:0        2     1/1   0  retried, both done
  * aa      files.download  503 html RA:0        2     1/1   0  retried, both done
  * aa      files.download  504 html RA:0        2     1/1   0  retried, both done
- * aa      files.download  expired              2     1/1   0  job fails: the result URL of aa answered HTTP 403: it has expired or is gone (...
- * aa      files.download  not-image            2     1/1   0  job fails: aa returned data that is not an image
+ * aa      files.download  expired              2     1/1   1  job fails: … answered HTTP 403: it has expired … stays journaled (rerun downloads it)
+ * aa      files.download  not-image            2     1/1   1  job fails: … returned data that is not a decodable image … billed
  * aa      files.download  reset after-body     2     1/1   0  retried, both done
  * aa      files.download  reset before-body    2     1/1   0  retried, both done
  * aa      files.download  stall                2     1/1   0  retried, both done
  * aa      files.download  truncated            2     1/1   0  retried, both done
  * aa      files.download  unbounded            2     1/1   0  retried, job succeeds (oversized answer abandoned at the cap)
- * aa      files.download  wrong-size           2     1/1   0  job fails: aa returned 512×512, expected 1024×1024
+ * aa      files.download  wrong-size           2     1/1   0  kept with a warning (real size recorded), both done
  * openai  openai.edit     429 RA:0             3     1/1   0  retried, both done
  * openai  openai.edit     429 no RA            3     1/1   0  retried, both done
  * openai  openai.edit     500 html RA:0        2     0/1   0  job fails: openai server error (HTTP 500: 500 Internal Server Error)
  * openai  openai.edit     502 html RA:0        2     0/1   0  job fails: openai server error (HTTP 502: 502 Bad Gateway)
- * openai  openai.edit     503 html RA:0        3     1/1   0  retried, both done
+ * openai  openai.edit     503 html RA:0        2     0/1   0  job fails: openai is unavailable (HTTP 503: 503 Service Temporarily Unavailable) — may have been billed
  * openai  openai.edit     504 html RA:0        2     0/1   0  job fails: openai server error (HTTP 504: 504 Gateway Time-out)
  * openai  openai.edit     malformed-json       2     1/1   0  job fails: openai answered HTTP 200 with a body that is not JSON: {"created":1...
  * openai  openai.edit     never-finishes       2     1/1   0  job fails: openai: no answer in time (127.0.0.1:…, generate)
- * openai  openai.edit     not-image            2     1/1   0  job fails: openai returned data that is not an image
+ * openai  openai.edit     not-image            2     1/1   0  job fails: … returned data that is not a decodable image … billed
  * openai  openai.edit     reset after-body     2     1/1   0  job fails: openai: connection reset (127.0.0.1:…, generate)
  * openai  openai.edit     reset before-body    2     0/1   0  job fails: openai: connection reset (127.0.0.1:…, generate)
  * openai  openai.edit     stall after-body     2     1/1   0  job fails: openai: no answer in time (127.0.0.1:…, generate)
@@ -108,7 +108,7 @@
  * openai  openai.edit     task-fails           2     1/1   0  job fails: openai server error (HTTP 500: The server had an error while proces...
  * openai  openai.edit     truncated            2     1/1   0  job fails: openai: connection reset (127.0.0.1:…, generate)
  * openai  openai.edit     unbounded            2     1/1   0  job fails: <provider>: the answer to <stage> exceeded the 134217728-byte cap and was abandoned
- * openai  openai.edit     wrong-size           2     1/1   0  job fails: openai returned 512×512, expected 1024×1024
+ * openai  openai.edit     wrong-size           2     1/1   0  kept with a warning (real size recorded), both done
  *
  * [BUG A] packages/core/src/providers/http.ts readCapped() throws a plain ImagesEditError('PROVIDER',
  *   'a response exceeded the N-byte cap and was abandoned') instead of a ProviderError: the message names
@@ -185,8 +185,9 @@ function paidCases(provider: Hosted): Case[] {
     // Certainly rejected: retried, then exactly one accepted submit.
     ok({ kind: 'status', status: 429, retryAfter: 0 }),
     ok({ kind: 'status', status: 429, retryAfter: null }),
-    ok(html(503)),
-    // Maybe processed: a paid call is never repeated blindly.
+    // Maybe processed: a paid call is never repeated blindly. An HTML 503 gateway page is not a
+    // documented "not accepted" answer (only toapis' JSON rate_limit_unavailable is: paid-rule.ts).
+    notSent(html(503), /HTTP 503[\s\S]*billed/),
     notSent(html(500), /HTTP 500/),
     notSent(html(502), /HTTP 502.*Bad Gateway/),
     notSent(html(504), /HTTP 504.*Gateway Time-out/),
@@ -199,9 +200,11 @@ function paidCases(provider: Hosted): Case[] {
     taken({ kind: 'truncated' }, /cut short|connection reset|network error/),
     taken({ kind: 'unbounded' }, /exceeded the \d+-byte cap/),
     taken({ kind: 'task-fails' }, provider === 'toapis' ? /failed \(generation_failed\): 内容审核未通过/ : /HTTP 500/),
-    taken({ kind: 'not-image' }, /not an image/),
-    taken({ kind: 'wrong-size' }, /returned \d+×\d+, expected 1024×1024/),
-    ...(provider === 'openai' ? [] : [taken({ kind: 'expired' }, /expired/)]),
+    // Paid for, so never thrown away: undecodable bytes keep their task journaled (a rerun
+    // downloads again), another size is kept with a warning, an expired URL stays journaled.
+    { ...taken({ kind: 'not-image' }, /not a decodable image[\s\S]*billed/), anyJournal: true },
+    { provider, route, fault: { kind: 'wrong-size' }, via: 'prompt', outcome: 'ok', paidRequests: 2 },
+    ...(provider === 'openai' ? [] : [{ ...taken({ kind: 'expired' }, /expired[\s\S]*stays journaled/), anyJournal: true }]),
     ...(provider === 'toapis' ? [] : [taken({ kind: 'never-finishes' }, /no answer in time/, STALL_SETTINGS)]),
   ]
 }
@@ -247,15 +250,15 @@ function freeCases(provider: Hosted, route: RouteId): Case[] {
       // A poll is free and idempotent: an oversized answer is as transient as a garbled one.
       ok({ kind: 'unbounded' }),
       // The poll marks the task's results expired: the download then gets 403.
-      broken({ kind: 'expired' }, /HTTP 403: it has expired/),
+      broken({ kind: 'expired' }, /HTTP 403: it has expired[\s\S]*stays journaled/, true),
     ]
   }
   // files.download
   return [
     ...transient,
-    broken({ kind: 'expired' }, /HTTP 403: it has expired/),
-    broken({ kind: 'not-image' }, /not an image/),
-    broken({ kind: 'wrong-size' }, /returned \d+×\d+, expected 1024×1024/),
+    broken({ kind: 'expired' }, /HTTP 403: it has expired[\s\S]*stays journaled/, true),
+    broken({ kind: 'not-image' }, /not a decodable image[\s\S]*stays journaled/, true),
+    ok({ kind: 'wrong-size' }),
     // An oversized download is abandoned and fetched again: downloads are free.
     ok({ kind: 'unbounded' }),
   ]

@@ -89,7 +89,11 @@ export function tableRows(suite: FaultSuite): string[][] {
       `\`${item.route}\``,
       `${suite.describeFault(item.fault)}${settings}`,
       item.via === 'prompt' ? 'alpha’s paid call' : 'next request',
-      item.outcome === 'ok' ? 'retried, both jobs done' : 'hit job fails, other job done',
+      item.outcome === 'ok'
+        ? item.fault.kind === 'wrong-size'
+          ? 'kept with a warning, both jobs done'
+          : 'retried, both jobs done'
+        : 'hit job fails, other job done',
       String(item.paidRequests),
       item.outcome === 'ok' ? '1 / 1' : `${item.accepted ?? '?'} / 1`,
       item.anyJournal ? 'either' : 'empty',

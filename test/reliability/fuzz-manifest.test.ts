@@ -29,7 +29,9 @@ import { makeImage, makeMask, tempDir, writeFiles } from '../helpers.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_250_601)
 const ONLY = process.env.FUZZ_CASE
-const HANG_MS = 5_000
+// Only a real hang reaches this: the slowest input takes ~2.4 s on a loaded 2-core machine, so the
+// detector must not be a performance bound (a loaded CI box once crossed a 5 s one).
+const HANG_MS = 60_000
 /** Multiplies the number of generated cases (e.g. 0.1 for a quick look, 10 for a long soak). */
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1)
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fuzz-child.mjs')
@@ -903,7 +905,7 @@ describe.concurrent('hostile manifests never crash, hang or pass unlocated', () 
   })
 
   for (const group of ['deep', 'huge', 'aliases', 'encoding']) {
-    it(`${group}: fixed hostile inputs`, { timeout: 120_000 }, async () => {
+    it(`${group}: fixed hostile inputs`, { timeout: 600_000 }, async () => {
       await runCases(
         group,
         fixedCases()

@@ -1,10 +1,17 @@
 /**
- * Result downloads follow no redirect and are size-capped. A small toapis-shaped server on
- * 127.0.0.1 (upload, submit, poll) answers each task with a result URL of its own choosing:
- * redirects to http, https and file: targets, result URLs that are not https, a declared length
- * over the cap and an endless body. The real CLI (IMAGES_EDIT_TOAPIS_BASE_URL pointing at the
- * server) must fail exactly those jobs with a message naming the cause, never request a redirect
- * target, write no output for them, and finish the control job.
+ * Result downloads follow a bounded number of redirects under the same address rules, and are
+ * size-capped. A small toapis-shaped server on 127.0.0.1 (upload, submit, poll) answers each task
+ * with a result URL of its own choosing: redirects (302/307/308, relative, chains of 5 and 6 hops,
+ * a loop) on the provider's own http origin, redirects to another http origin and to file:, result
+ * URLs that are not https, a declared length over the cap and an endless body. The real CLI
+ * (IMAGES_EDIT_TOAPIS_BASE_URL pointing at the server) must collect the results behind allowed
+ * redirects (each target fetched once), fail exactly the other jobs with a message naming the
+ * cause, never request a refused redirect target, write no output for them, and never send an
+ * Authorization header on a download.
+ *
+ * Until issue 9 (point 6) every redirect was refused ("does not follow redirects"): a paid result
+ * behind a CDN redirect was thrown away. The https-only rule for hops to other origins and the
+ * Authorization header never crossing origins: packages/core/src/providers/http.test.ts.
  *
  * Paths and URL refs (`..`, absolute, symlinks, https only, loopback http behind
  * `security.allowLoopbackHttp`): packages/core/src/manifest/paths.test.ts.
@@ -30,11 +37,19 @@ interface Scenario {
 
 const SCENARIOS: Record<string, Scenario> = {
   control: { result: '/files/control.png' },
-  redirectHttp: { result: '/redirect/http', failure: /toapis.*HTTP 302/ },
-  redirectHttps: { result: '/redirect/https', failure: /toapis.*HTTP 302/ },
-  redirectFile: { result: '/redirect/file', failure: /toapis.*HTTP 302/ },
-  redirect307: { result: '/redirect/307', failure: /toapis.*HTTP 307/ },
-  redirect308: { result: '/redirect/308', failure: /toapis.*HTTP 308/ },
+  redirectHttp: { result: '/redirect/http' },
+  redirectRelative: { result: '/redirect/relative' },
+  redirect307: { result: '/redirect/307' },
+  redirect308: { result: '/redirect/308' },
+  chainOf5: { result: '/redirect/chain/5' },
+  chainOf6: { result: '/redirect/chain/6', failure: /a toapis result URL redirected more than 5 times/, maxAttempts: 1 },
+  loop: { result: '/redirect/loop-a', failure: /a toapis result URL redirects in a loop/, maxAttempts: 1 },
+  redirectOtherHttp: {
+    result: '/redirect/other-http',
+    failure: /a toapis result URL redirected \(HTTP 302\) to a URL that is not https: http:\/\/localhost:\d+/,
+    maxAttempts: 1,
+  },
+  redirectFile: { result: '/redirect/file', failure: /a toapis result URL redirected \(HTTP 302\) to a URL that is not https: file:/, maxAttempts: 1 },
   fileUrl: { result: 'file:///etc/passwd', failure: /toapis returned a result URL that is not https/, maxAttempts: 0 },
   otherHttpOrigin: { result: 'http://127.0.0.2:9/files/control.png', failure: /toapis returned a result URL that is not https/, maxAttempts: 0 },
   declaredTooBig: { result: '/big/declared', failure: new RegExp(`toapis result is ${CAP + 1} bytes, over the ${CAP}-byte cap`), maxAttempts: 1 },
@@ -44,6 +59,8 @@ const SCENARIOS: Record<string, Scenario> = {
 /** Messages of the failed jobs, by job id (filled by the first test). */
 const messages = new Map<string, string>()
 const hits = new Map<string, number>()
+/** Download and redirect requests that carried an Authorization header. */
+const authorized: string[] = []
 const streamed = { bytes: 0, responses: 0 }
 let server: Server
 let base = ''
@@ -69,6 +86,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', base)
   hit(url.pathname)
+  if (!url.pathname.startsWith('/v1/') && req.headers.authorization !== undefined) authorized.push(url.pathname)
   if (req.method === 'POST' && url.pathname === '/v1/uploads/images') {
     await readBody(req)
     return json(res, 200, { success: true, data: { url: `https://uploads.example/${hits.get(url.pathname)}.png` } })
@@ -90,10 +108,22 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const port = (server.address() as AddressInfo).port
   const redirects: Record<string, [number, string]> = {
     '/redirect/http': [302, `${base}/files/target-http.png`],
-    '/redirect/https': [302, `https://127.0.0.1:${port}/files/target-https.png`],
+    '/redirect/relative': [302, '../files/target-relative.png'],
+    '/redirect/other-http': [302, `http://localhost:${port}/files/target-other-http.png`],
     '/redirect/file': [302, 'file:///etc/passwd'],
     '/redirect/307': [307, `${base}/files/target-307.png`],
     '/redirect/308': [308, `${base}/files/target-308.png`],
+    '/redirect/loop-a': [302, '/redirect/loop-b'],
+    '/redirect/loop-b': [301, `${base}/redirect/loop-a`],
+  }
+  const chain = /^\/redirect\/chain\/(\d+)(?:\/(\d+))?$/.exec(url.pathname)
+  if (chain) {
+    // /redirect/chain/<length>/<hop>: `length` hops in all, the last one to a file.
+    const length = Number(chain[1])
+    const hop = Number(chain[2] ?? 1)
+    const location = hop < length ? `/redirect/chain/${length}/${hop + 1}` : `/files/target-chain-${length}.png`
+    res.writeHead(302, { location, 'content-length': 0 })
+    return void res.end()
   }
   const redirect = redirects[url.pathname]
   if (redirect) {
@@ -151,8 +181,8 @@ afterAll(async () => {
   await resources.release()
 })
 
-describe('result downloads: no redirects, capped size', () => {
-  it('a redirect to http, https or file:, a non-https result URL, or a result over the 64 MiB cap fails that job with the cause; the target is never fetched and no output is written', async () => {
+describe('result downloads: bounded redirects under the address rules, capped size', () => {
+  it('redirects on the allowed origin (up to 5 hops) are followed; a loop, a 6th hop, a hop to another http origin or file:, a non-https result URL, or a result over the 64 MiB cap fails that job with the cause; a refused target is never fetched', async () => {
     const recipes = Object.fromEntries(
       Object.keys(SCENARIOS).map((id, index) => [id, { prompt: `redirect scenario ${id}`, refs: [index % 2 ? 'refs/a.png' : 'refs/b.jpg'] }]),
     )
@@ -170,9 +200,13 @@ describe('result downloads: no redirects, capped size', () => {
     for (const [id, message] of failed) messages.set(id, message)
     const done = events.filter((event) => event.type === 'job:done').map((event) => String(event.id))
 
-    // The control job proves the server speaks toapis well enough for a result to land.
-    expect(done).toEqual(['control'])
-    expect(await imageInfo(join(dir, 'out/control.png'))).toEqual({ width: 1024, height: 1024, format: 'png' })
+    // The control job proves the server speaks toapis well enough for a result to land; the
+    // results behind allowed redirects land the same way.
+    const succeeding = Object.entries(SCENARIOS)
+      .filter(([, scenario]) => !scenario.failure)
+      .map(([id]) => id)
+    expect(done.sort()).toEqual(succeeding.sort())
+    for (const id of succeeding) expect(await imageInfo(join(dir, `out/${id}.png`)), id).toEqual({ width: 1024, height: 1024, format: 'png' })
 
     for (const [id, scenario] of Object.entries(SCENARIOS)) {
       if (!scenario.failure) continue
@@ -183,10 +217,22 @@ describe('result downloads: no redirects, capped size', () => {
       expect(attempts, `${id}: attempts on the result URL`).toBeLessThanOrEqual(scenario.maxAttempts ?? 6)
       if (scenario.maxAttempts !== 0) expect(attempts, `${id}: the result URL was requested`).toBeGreaterThan(0)
     }
-    // No redirect was followed: none of their targets was ever requested.
-    for (const target of ['/files/target-http.png', '/files/target-https.png', '/files/target-307.png', '/files/target-308.png']) {
-      expect(hits.get(target) ?? 0, target).toBe(0)
+    // Allowed redirects were followed to their target once; refused ones never reached theirs.
+    for (const target of [
+      '/files/target-http.png',
+      '/files/target-relative.png',
+      '/files/target-307.png',
+      '/files/target-308.png',
+      '/files/target-chain-5.png',
+    ]) {
+      expect(hits.get(target) ?? 0, target).toBe(1)
     }
+    for (const target of ['/files/target-other-http.png', '/files/target-chain-6.png']) expect(hits.get(target) ?? 0, target).toBe(0)
+    // Each hop of the 6-hop chain up to the 6th was requested once, the loop's two URLs once each.
+    expect(hits.get('/redirect/chain/6/6')).toBe(1)
+    expect([hits.get('/redirect/loop-a'), hits.get('/redirect/loop-b')]).toEqual([1, 1])
+    // Downloads never carry the API key.
+    expect(authorized).toEqual([])
     // Each task submitted once; nothing is resubmitted because a download failed.
     expect(tasks.size).toBe(Object.keys(SCENARIOS).length)
     // The endless body was abandoned near the cap on every attempt, not read to the server's safety stop.

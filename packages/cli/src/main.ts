@@ -5,8 +5,10 @@ import { parseArgs } from 'node:util'
 import {
   type Diagnostic,
   formatDiagnostic,
+  fsError,
   ImagesEditError,
   isCI,
+  isFsError,
   MANIFEST_NAME,
   ManifestError,
   openProject,
@@ -108,16 +110,25 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     return EXIT.usage
   }
 
+  // First Ctrl-C: stop starting work, let paid calls already sent be answered. Second: abandon
+  // them (the engine names each job that may have been billed). Third: leave at once.
   const controller = new AbortController()
+  const abandon = new AbortController()
   const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT.interrupted)
-    controller.abort()
+    if (abandon.signal.aborted) process.exit(EXIT.interrupted)
+    if (controller.signal.aborted) abandon.abort()
+    else controller.abort()
   }
   const ownSignal = !io.signal
   if (ownSignal) process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
   io.signal?.addEventListener('abort', () => controller.abort(), { once: true })
   try {
-    return await run(command as Command, rest, values, output, { env, cwd: io.cwd ?? process.cwd(), signal: controller.signal })
+    return await run(command as Command, rest, values, output, {
+      env,
+      cwd: io.cwd ?? process.cwd(),
+      signal: controller.signal,
+      abandon: abandon.signal,
+    })
   } catch (error) {
     return reportError(error, output, values)
   } finally {
@@ -130,7 +141,7 @@ async function run(
   recipes: string[],
   values: Values,
   output: Output,
-  context: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal },
+  context: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal; abandon: AbortSignal },
 ): Promise<number> {
   if (command === 'init') return init(values, output, context.cwd)
   checkOptions(command, values)
@@ -156,6 +167,7 @@ async function run(
           output,
           cwd: context.cwd,
           signal: context.signal,
+          abandon: context.abandon,
           printDiagnostics,
         })
         // Watching only ends on Ctrl-C.
@@ -297,7 +309,7 @@ async function build(
   recipes: string[],
   values: Values,
   output: Output,
-  context: { env: NodeJS.ProcessEnv; signal: AbortSignal },
+  context: { env: NodeJS.ProcessEnv; signal: AbortSignal; abandon: AbortSignal },
 ): Promise<number> {
   const reporter: Reporter = values.json
     ? createJsonReporter(output)
@@ -319,6 +331,7 @@ async function build(
       forceLock: Boolean(values['force-lock']),
       strict: Boolean(values.strict),
       signal: context.signal,
+      abandon: context.abandon,
       onEvent: (event) => reporter.event(event),
     })
   } finally {
@@ -341,6 +354,14 @@ async function build(
     output.err.write(
       `${c.red('failed:')}\n${result.failed.map((item) => `  ${item.id}: ${item.error.message}`).join('\n')}\nRerun \`images-edit build\` to retry only what failed.\n`,
     )
+  }
+  const billed = result.failed.filter((item) => item.error.billed)
+  if (billed.length > 0) {
+    output.err.write(`${c.yellow('billed without a stored result:')}\n`)
+    for (const item of billed)
+      output.err.write(
+        `  ${item.id}: ${item.error.billed === 'yes' ? 'billed' : 'may have been billed'}${item.error.taskId ? ` (task ${item.error.taskId})` : ''}\n`,
+      )
   }
   if (result.interrupted) {
     const inFlight = await project.journal.list()
@@ -416,6 +437,8 @@ function reportError(error: unknown, output: Output, values: Values): number {
     for (const job of error.jobs) output.err.write(`  ${job.id}: ${job.newImages} new image${job.newImages === 1 ? '' : 's'} — ${job.reason}\n`)
     return EXIT.refused
   }
+  // A read-only or full disk is the user's environment, not a bug: said plainly, with the path.
+  if (!ImagesEditError.is(error) && isFsError(error)) error = fsError(error, { doing: 'a file operation' })
   if (ImagesEditError.is(error) && error.userFacing) {
     if (values.json) output.out.write(`${JSON.stringify({ type: 'error', code: error.code, message: error.message })}\n`)
     output.err.write(`${c.red('error:')} ${error.message}\n`)

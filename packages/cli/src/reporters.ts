@@ -64,8 +64,11 @@ export function createPlainReporter(output: Output): Reporter {
             line(`${c.green('✓')} ${event.id} (${event.provider}, ${event.newImages} new, ${seconds(event.elapsedMs)}) → ${event.outputs.join(', ')}`)
           break
         case 'job:failed':
-          if (event.error.code === 'ABORTED') line(`${c.yellow('■')} ${event.id} interrupted`)
+          if (event.error.code === 'ABORTED' && !event.error.billed) line(`${c.yellow('■')} ${event.id} interrupted`)
           else line(`${c.red('✗')} ${event.id} failed: ${event.error.message}`)
+          break
+        case 'run:stopping':
+          line(stoppingMessage(event.inFlight))
           break
         case 'warning':
           if (!output.quiet) line(`${c.yellow('warning')}${event.id ? ` ${event.id}` : ''}: ${event.message}`)
@@ -175,6 +178,12 @@ export async function createLiveReporter(output: Output): Promise<Reporter> {
       render.done()
     },
   }
+}
+
+/** What the first Ctrl-C waits for, and what a second one costs. */
+export function stoppingMessage(inFlight: readonly { id: string; provider: string; stage: string }[]): string {
+  const calls = inFlight.map((call) => `${call.id} (${call.provider} ${call.stage === 'download' ? 'result download' : call.stage})`).join(', ')
+  return `stopping: nothing new starts; waiting for ${inFlight.length} paid call${inFlight.length === 1 ? '' : 's'} already sent to be answered, so ${inFlight.length === 1 ? 'it is' : 'they are'} not paid again: ${calls}. Press Ctrl-C again to abandon ${inFlight.length === 1 ? 'it' : 'them'} (${inFlight.length === 1 ? 'it' : 'they'} may then be billed with no result).`
 }
 
 /** `1.2s`, `3m04s`. */

@@ -171,8 +171,10 @@ export interface WatchCommandOptions {
   output: Output
   /** Paths are printed relative to this folder. */
   cwd: string
-  /** Aborted on Ctrl-C: watching stops. */
+  /** Aborted on Ctrl-C: watching stops; paid calls already sent are still answered. */
   signal: AbortSignal
+  /** Aborted on a second Ctrl-C: paid calls in flight are abandoned (reported as possibly billed). */
+  abandon?: AbortSignal
   /** Prints located manifest problems (`file:line:col`), as the other commands do. */
   printDiagnostics: (diagnostics: readonly Diagnostic[], output: Output, cwd: string, strict: boolean) => void
   /** @default 50 */
@@ -290,11 +292,14 @@ export async function watchCommand(project: Project, options: WatchCommandOption
     stopping = true
     const inFlight = session.inFlight()
     if (inFlight.length > 0 && !json) {
-      output.err.write(`stopping: ${inFlight.length} job${inFlight.length === 1 ? '' : 's'} in flight (${inFlight.join(', ')}); Ctrl-C again to quit at once\n`)
+      output.err.write(
+        `stopping: ${inFlight.length} job${inFlight.length === 1 ? '' : 's'} in flight (${inFlight.join(', ')}); paid calls already sent are answered first — Ctrl-C again to abandon them\n`,
+      )
     }
     await watcher.close()
-    // Running provider calls are cancelled; their task ids stay journaled, so nothing paid is lost.
-    await session.close({ abort: true })
+    // Free work stops at once; paid calls already sent are answered and their task ids journaled,
+    // so nothing paid is lost. A second Ctrl-C abandons them.
+    await session.close({ abort: true, ...(options.abandon ? { abandon: options.abandon } : {}) })
     stopped = true
     const journaled = await project.journal.list()
     const finished = inFlight.filter((id) => finishedWhileStopping.has(id))

@@ -1,5 +1,6 @@
 export { type Diagnostic, formatDiagnostic, type Severity } from './diagnostics.js'
 export { type ErrorCode, ImagesEditError, ManifestError, RefusalError } from './errors.js'
+export { checkProjectPath, fsError, isFsError, readBounded, realPathOf, reservedReason } from './fs/project-fs.js'
 export { canonicalJson, sha256 } from './hash/content-hash.js'
 export { FileIndex, type FileInfo, type FileLookup, headerMeta, type ImageMeta, imageDimensions, readImageMeta } from './hash/file-index.js'
 export { emptyLock, type LockedInput, type LockedJob, type LockedOutput, type LockFile, readLock, serializeLock, writeLock } from './lock/lock-file.js'

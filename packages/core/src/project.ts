@@ -1,21 +1,24 @@
 import { existsSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
+import type { Diagnostic } from './diagnostics.js'
 import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
+import { assertWritable, checkProjectPath, isPlainRelative, readBounded, readCacheText, realFolderMemo, withFsErrors } from './fs/project-fs.js'
 import { sha256 } from './hash/content-hash.js'
 import { FileIndex } from './hash/file-index.js'
 import { type LockedJob, type LockFile, LockStore, sortedParams } from './lock/lock-file.js'
+import { lockVerifier } from './lock/verify-lock.js'
 import type { Job } from './manifest/job.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
 import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
-import { redact } from './providers/http.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
 import { crashPoint } from './run/crash-points.js'
 import type { EventListener, JobError } from './run/events.js'
-import { createRunnerGates, type JobOutcome, type ProviderLimits, type RunnerGates, runJobs } from './run/run-jobs.js'
+import { collectJournaled, createRunnerGates, type JobOutcome, type ProviderLimits, type RunnerContext, type RunnerGates, runJobs } from './run/run-jobs.js'
+import { redactDeep } from './secrets/redact.js'
 import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
 import { FileSystemStore } from './store/fs-store.js'
 import { Journal } from './store/journal.js'
@@ -65,7 +68,13 @@ export interface BuildOptions {
    * the store for when that key comes back, but does not overwrite the newer recipe's output.
    */
   isCurrent?: (jobId: string, key: string) => boolean
+  /**
+   * Stops the build (Ctrl-C): nothing new starts, paid calls already sent are answered, their task
+   * ids journaled and their results kept, then the build returns `interrupted`.
+   */
   signal?: AbortSignal
+  /** Abandons paid calls still in flight after `signal` (a second Ctrl-C); their jobs are reported as possibly billed. */
+  abandon?: AbortSignal
   onEvent?: EventListener
 }
 
@@ -126,6 +135,7 @@ export async function openProject(options: ProjectOptions = {}): Promise<Project
     )
   }
   const project = new Project(manifest, options)
+  project.lockStore.verify = lockVerifier({ root: project.root, store: project.store, fileIndex: project.fileIndex })
   await project.fileIndex.load()
   return project
 }
@@ -145,6 +155,8 @@ export class Project {
   readonly keyLocks: KeyLocks
   readonly uploads: FileUploadCache
   private readonly ledgerPath: string
+  /** `security.allowOutsideProject` of the manifest last loaded. */
+  private allowOutside = false
   private gates: { concurrency: number; gates: RunnerGates } | undefined
 
   constructor(
@@ -170,6 +182,10 @@ export class Project {
       fileIndex: this.fileIndex,
       parseCachePath: join(this.storeDir, 'manifest-cache.json'),
       ...(this.options.providerOverride ? { providerOverride: this.options.providerOverride } : {}),
+    }).then((loaded) => {
+      // Paths read from the lock and the ledger are checked against the same setting.
+      this.allowOutside = this.lockStore.allowOutside = loaded.manifest?.security?.allowOutsideProject === true
+      return loaded
     })
   }
 
@@ -190,9 +206,10 @@ export class Project {
     const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
     const { lock } = await this.lockStore.read()
+    const journal = await this.journal.list()
     const plan = await createPlan(
       loaded.jobs,
-      { lock, store: this.store, fileIndex: this.fileIndex, root: this.root },
+      { lock, store: this.store, fileIndex: this.fileIndex, root: this.root, journal },
       { force: new Set(options.force ?? []), only: new Set(options.only ?? []) },
     )
     await this.fileIndex.save()
@@ -222,10 +239,11 @@ export class Project {
         generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages })),
       )
     }
-    if (!options.forceLock && (await this.lockStore.read()).handEdited) {
+    const lockState = await this.lockStore.read()
+    if (!options.forceLock && lockState.handEdited) {
       throw new ImagesEditError(
         'LOCK_EDITED',
-        `${LOCK_NAME} was edited by hand (it differs from what images-edit writes), so it is not overwritten. Restore it (git checkout ${LOCK_NAME}), or run with --force-lock to let images-edit rewrite it from what is on disk.`,
+        `${LOCK_NAME} was edited by hand (${lockState.editReason ?? 'it differs from what images-edit writes'}), so it is not overwritten. Restore it (git checkout ${LOCK_NAME}), or run with --force-lock to let images-edit rewrite it from what is on disk.`,
       )
     }
     const budget = options.maxImages ?? loaded.manifest?.budget?.maxImagesPerRun
@@ -238,6 +256,7 @@ export class Project {
     }
     // A missing key is reported now, before any work, naming the variable.
     for (const provider of new Set(generating.map((item) => item.job.provider))) providers.get(provider)
+    await this.checkPaidInputs(loaded, generating)
 
     emit({
       type: 'plan',
@@ -306,7 +325,7 @@ export class Project {
       }
       // One set of caps per project and concurrency, so overlapping runs share them.
       if (this.gates?.concurrency !== concurrency) this.gates = { concurrency, gates: createRunnerGates(concurrency, limits) }
-      const outcomes: Map<string, JobOutcome> = await runJobs(generating, {
+      const runner: RunnerContext = {
         store: this.store,
         provider: (id) => providers.get(id),
         concurrency,
@@ -314,6 +333,8 @@ export class Project {
         gates: this.gates.gates,
         keepGoing: options.keepGoing ?? true,
         signal,
+        ...(options.abandon ? { abandon: options.abandon } : {}),
+        redact: (value) => (secrets.length > 0 ? redactDeep(value, secrets) : value),
         emit,
         journal: this.journal,
         keyLocks: this.keyLocks,
@@ -324,11 +345,20 @@ export class Project {
           await this.writeOutputs(item, images)
           updates[item.job.id] = lockEntry(item, images)
         },
-      })
+      }
+      const outcomes: Map<string, JobOutcome> = await runJobs(generating, runner)
+      // Paid tasks of earlier runs that no job here asked for (the recipe changed since) are
+      // collected into the store, not left behind. A full, unfiltered build only: `only` and dev
+      // sessions touch what they were asked to.
+      if (!signal.aborted && (options.only?.length ?? 0) === 0) {
+        const building = new Set(generating.map((item) => item.job.key))
+        const leftover = (await this.journal.list()).filter((entry) => !building.has(entry.key) && !entry.uncollectable)
+        if (leftover.length > 0) await collectJournaled(leftover, { ...runner, provider: (id) => providers.get(id) })
+      }
       for (const item of generating) {
         const outcome = outcomes.get(item.job.id)
         if (outcome?.ok) result.done.push(item.job.id)
-        else if (outcome?.error.code === 'ABORTED') result.notStarted.push(item.job.id)
+        else if (outcome?.error.code === 'ABORTED' && !outcome.error.billed) result.notStarted.push(item.job.id)
         else result.failed.push({ id: item.job.id, error: redactDeep(outcome?.error ?? { code: 'INTERNAL', message: 'no outcome' }, secrets) })
       }
     } finally {
@@ -415,8 +445,11 @@ export class Project {
       ...loaded.jobs.flatMap((job) => job.outputs),
     ])
     const forget: Record<string, undefined> = {}
+    const realFolder = realFolderMemo()
     for (const [path, written] of Object.entries(ledger)) {
       if (lockedPaths.has(path)) continue
+      // Deleted only where it really is inside the project, and never one of images-edit's own files.
+      if (!(await checkProjectPath(this.root, path, { write: true, realFolder })).ok) continue
       const lookup = await this.fileIndex.lookup(join(this.root, path))
       if (!lookup.ok) {
         forget[path] = undefined
@@ -435,7 +468,8 @@ export class Project {
         await this.store.deleteObject(hash)
       }
       for (const path of report.outputs) {
-        await rm(join(this.root, path), { force: true })
+        await assertWritable(this.root, path)
+        await withFsErrors({ path: join(this.root, path), doing: `deleting ${path}` }, () => rm(join(this.root, path), { force: true }))
         this.fileIndex.forget(join(this.root, path))
         forget[path] = undefined
       }
@@ -484,15 +518,61 @@ export class Project {
     await this.fileIndex.save()
   }
 
+  /**
+   * Every ref and mask file about to be sent to a paid provider is decoded in full (sharp) before
+   * anything is paid: a truncated PNG has a sound header and passes validation. Failures are
+   * located diagnostics (a {@link ManifestError}); a file that decoded is remembered by sha256.
+   */
+  private async checkPaidInputs(loaded: LoadedManifest, generating: readonly PlannedJob[]): Promise<void> {
+    const problems: Diagnostic[] = []
+    const seen = new Map<string, Promise<{ ok: true } | { ok: false; message: string }>>()
+    for (const { job } of generating) {
+      if (!job.paid) continue
+      const inputs = [
+        ...job.refs.map((input, index) => ({ input, path: [...job.docPath, 'refs', index], role: 'ref' })),
+        ...(job.mask ? [{ input: job.mask, path: [...job.docPath, 'mask'], role: 'mask' }] : []),
+      ]
+      for (const { input, path, role } of inputs) {
+        if (input.input.kind !== 'file') continue
+        const { path: file, sha256: sha } = input.input
+        let decoding = seen.get(file)
+        if (!decoding) {
+          decoding = this.fileIndex.decodes(file, sha)
+          seen.set(file, decoding)
+        }
+        const result = await decoding
+        if (result.ok) continue
+        problems.push(
+          loaded.source.diagnostic(
+            'error',
+            `${role}/undecodable`,
+            path,
+            `${input.source} cannot be decoded (${result.message}); it is not sent to ${job.provider}${job.eachFile ? ` (for ${job.eachFile})` : ''}`,
+            'The file is truncated or damaged: export it again. Nothing was paid.',
+          ),
+        )
+      }
+    }
+    await this.fileIndex.save()
+    if (problems.length > 0) {
+      throw new ManifestError(`${problems.length} input${problems.length === 1 ? '' : 's'} cannot be decoded; nothing was sent or paid`, problems)
+    }
+  }
+
   /** Copies images that exist only as output files (a fresh clone: lock and outputs, no store) into the store. */
   private async ingest(item: PlannedJob): Promise<void> {
     for (const image of item.available) {
       if (await this.store.hasObject(image.sha256)) continue
       const source = item.locked?.outputs.find((output) => output.sha256 === image.sha256)
       if (!source) throw new ImagesEditError('STORE', `image ${image.sha256.slice(0, 12)} of ${item.job.id} is neither in the store nor on disk`)
-      const bytes = await readFile(join(this.root, source.path))
+      // A path from the lock: read only where it really stays inside the project.
+      const check = await checkProjectPath(this.root, source.path, { allowOutside: this.allowOutside })
+      if (!check.ok) {
+        throw new ImagesEditError('STORE', `${LOCK_NAME} names ${check.reason}; it is not read. Restore the lock from git, or delete it to rebuild it.`)
+      }
+      const bytes = await readBounded(join(this.root, source.path), 'output')
       if (sha256(bytes) !== image.sha256) throw new ImagesEditError('STORE', `${source.path} changed while images-edit was reading it; rerun`)
-      await this.store.putObject(bytes)
+      await withFsErrors({ path: this.store.dir, doing: `copying ${source.path} into the store` }, () => this.store.putObject(bytes))
       image.bytes = bytes.byteLength
     }
   }
@@ -526,10 +606,16 @@ export class Project {
       if (!image) continue
       const target = join(this.root, output.path)
       if (output.action === 'keep') continue
+      // Checked again right before the write: a folder may have become a link since validation.
+      await assertWritable(this.root, output.path, { allowOutside: this.allowOutside, manifestName: basename(this.manifestPath) })
+      const after = 'The image is kept in the store (.images-edit/); once fixed, a rerun writes it at no cost.'
       // Ledger first: should we die between the two writes, the file still has recoverable bytes.
-      await this.recordWritten({ [output.path]: image.sha256 })
+      await withFsErrors({ path: this.ledgerPath, doing: 'recording the outputs images-edit writes', after }, () =>
+        this.recordWritten({ [output.path]: image.sha256 }),
+      )
       crashPoint('mid-commit-output')
-      if (!(await this.store.copyObjectTo(image.sha256, target))) {
+      const copied = await withFsErrors({ path: target, doing: `writing ${output.path}`, after }, () => this.store.copyObjectTo(image.sha256, target))
+      if (!copied) {
         throw new ImagesEditError('STORE', `stored image ${image.sha256.slice(0, 12)} for ${output.path} is missing or damaged; rerun to regenerate it`)
       }
       this.fileIndex.forget(target)
@@ -564,13 +650,21 @@ export class Project {
     return batch.written
   }
 
+  /**
+   * The output ledger. Only plain relative paths inside the project count (checked like manifest
+   * paths): an entry naming `../x` or `/x`, written by anyone, is ignored and never deleted.
+   */
   private async readLedger(): Promise<Record<string, string>> {
+    let value: unknown
     try {
-      const value = JSON.parse(await readFile(this.ledgerPath, 'utf8')) as unknown
-      return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, string>) : {}
+      value = JSON.parse((await readCacheText(this.ledgerPath)) ?? '{}') as unknown
     } catch {
       return {}
     }
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return {}
+    const ledger: Record<string, string> = {}
+    for (const [path, sha] of Object.entries(value)) if (typeof sha === 'string' && isPlainRelative(path)) ledger[path] = sha
+    return ledger
   }
 
   private async writeLedger(ledger: Record<string, string>): Promise<void> {
@@ -626,14 +720,4 @@ function checkIds(loaded: LoadedManifest, ids: readonly string[]): void {
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
   const value = env.CI
   return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false'
-}
-
-/** A copy of a JSON-like value with every secret replaced in every string. */
-function redactDeep<T>(value: T, secrets: readonly string[]): T {
-  if (typeof value === 'string') return redact(value, secrets) as T
-  if (Array.isArray(value)) return value.map((item) => redactDeep(item, secrets)) as T
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactDeep(item, secrets)])) as T
-  }
-  return value
 }

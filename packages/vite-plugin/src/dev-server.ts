@@ -273,6 +273,20 @@ export class DevServerBridge {
         break
       case 'run':
         if (event.event.type === 'warning') this.logger.warn(`${TAG} ${event.event.id ? `${event.event.id}: ` : ''}${event.event.message}`, { timestamp: true })
+        if (event.event.type === 'run:stopping') {
+          const calls = event.event.inFlight.map((call) => `${call.id} (${call.provider} ${call.stage})`).join(', ')
+          this.logger.warn(`${TAG} closing: waiting up to ${CLOSE_GRACE_MS / 1000}s for paid calls already sent, so they are not paid again: ${calls}`, {
+            timestamp: true,
+          })
+        }
+        if (event.event.type === 'job:failed' && event.event.error.billed) {
+          this.logger.warn(
+            `${TAG} ${event.event.id}: ${event.event.error.billed === 'yes' ? 'billed' : 'may have been billed'} — ${event.event.error.message}`,
+            {
+              timestamp: true,
+            },
+          )
+        }
         break
       case 'error':
         this.sessionError = event.message
@@ -483,9 +497,14 @@ export class DevServerBridge {
     for (const client of this.panelClients) client.end()
     this.panelClients.clear()
     await this.ready.catch(() => {})
-    await this.session?.close({ abort: true })
+    // Paid calls already sent are answered (their task ids journaled, their results kept) for up
+    // to CLOSE_GRACE_MS; only then are they abandoned.
+    await this.session?.close({ abort: true, abandonAfterMs: CLOSE_GRACE_MS })
   }
 }
+
+/** How long the dev server's shutdown waits for paid calls already sent before abandoning them. */
+export const CLOSE_GRACE_MS = 60_000
 
 function formatDiagnosticLine(diagnostic: Diagnostic, root: string): string {
   return `${relative(root, diagnostic.file) || diagnostic.file}:${diagnostic.line}:${diagnostic.column}: ${diagnostic.message}${diagnostic.hint ? ` (${diagnostic.hint})` : ''}`

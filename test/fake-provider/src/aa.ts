@@ -96,6 +96,19 @@ export async function aaGenerate(server: FakeServerImpl, ctx: RequestContext): P
   const latency = server.sampleLatency()
   await server.sleep(latency)
   if (server.isClosed()) return 'hold'
+  if (fault?.kind === 'aa-early') {
+    // Accepted (and billed) but answered before the task had images (providers.md, 2026-12 check).
+    return jsonReply(
+      200,
+      {
+        code: fault.codeAsString ? '0' : 0,
+        message: 'success',
+        request_id: rid,
+        data: { urls: [], ...(fault.noTaskId ? {} : { task_id: taskId }), task_status: fault.status ?? 'processing' },
+      },
+      { 'x-request-id': rid },
+    )
+  }
   if (fault?.kind === 'task-fails') {
     const code = typeof fault.code === 'number' ? fault.code : 500
     return aaError(500, fault.message ?? 'image generation failed', rid, { task_id: taskId, task_status: 'failed' }, code)
@@ -126,7 +139,7 @@ export async function aaGenerate(server: FakeServerImpl, ctx: RequestContext): P
   return jsonReply(
     200,
     {
-      code: 0,
+      code: fault?.kind === 'code-as-string' ? '0' : 0,
       message: 'success',
       request_id: rid,
       data: {

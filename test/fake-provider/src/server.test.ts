@@ -221,13 +221,21 @@ describe('toapis', () => {
     expect(await big.json()).toEqual({ success: false, message: 'Image too large. Maximum size is 10MB' })
     const text = await upload(Buffer.from('hello'), 'a.txt', 'text/plain')
     expect(text.status).toBe(400)
-    expect(await text.json()).toEqual({ success: false, message: 'Unsupported image type. Allowed: JPEG, PNG, WebP, GIF' })
-    const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } })
-      .gif()
-      .toBuffer()
-    const ok = await upload(gif, 'a.gif', 'image/gif')
+    expect(await text.json()).toEqual({ success: false, message: 'Unsupported image type. Allowed: JPEG, PNG' })
+    // References must be PNG or JPEG (providers.md, "Checked again from outside"): WebP and GIF are refused.
+    const solid = sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } })
+    for (const [bytes, name, type] of [
+      [await solid.clone().webp().toBuffer(), 'a.webp', 'image/webp'],
+      [await solid.clone().gif().toBuffer(), 'a.gif', 'image/gif'],
+    ] as const) {
+      const refused = await upload(bytes, name, type)
+      expect(refused.status, name).toBe(400)
+      expect(await refused.json()).toEqual({ success: false, message: 'Unsupported image type. Allowed: JPEG, PNG' })
+    }
+    const jpg = await jpeg(4, 4)
+    const ok = await upload(jpg, 'a.jpg', 'image/jpeg')
     const body = (await ok.json()) as { success: boolean; message: string; data: Record<string, unknown> }
-    expect(body).toMatchObject({ success: true, message: '', data: { mime_type: 'image/gif', size: gif.length } })
+    expect(body).toMatchObject({ success: true, message: '', data: { mime_type: 'image/jpeg', size: jpg.length } })
     expect(body.data.id).toMatch(/^upload_/)
     const form = server.rawBodies.find((b) => b.route === 'toapis.upload')?.body
     expect(form).toMatchObject({ kind: 'multipart', parts: [{ name: 'file', filename: 'big.png', size: 10 * 1024 * 1024 + 1 }] })
@@ -690,6 +698,73 @@ describe('faults', () => {
     expect(() => server.fault('files.download', { kind: 'policy' })).toThrow(/does not apply/)
     expect(() => server.failEvery('toapis.poll', 2, { kind: 'status', status: 500 })).toThrow()
     expect(server.pendingFaults()).toBe(0)
+  })
+})
+
+describe('answers of the 2026-12 check', () => {
+  beforeEach(async () => {
+    await start({ latencyMs: 20 })
+  })
+
+  it('aa-early: accepted and counted, code 0 (or "0") with no urls, the task id and a non-final status', async () => {
+    server.fault('aa.generate', { kind: 'aa-early' }, { kind: 'aa-early', status: 'queued', codeAsString: true }, { kind: 'aa-early', noTaskId: true })
+    const first = (await (await aa({ model: 'gpt-image-1.5', prompt: 'early' })).json()) as { code: unknown; data: Record<string, unknown> }
+    expect(first).toMatchObject({ code: 0, message: 'success', data: { urls: [], task_status: 'processing' } })
+    expect(first.data.task_id).toBe(server.submissions[0]?.taskId)
+    expect(first.data.task_id).toMatch(/^task_/)
+    const second = (await (await aa({ model: 'gpt-image-1.5', prompt: 'early' })).json()) as { code: unknown; data: Record<string, unknown> }
+    expect(second).toMatchObject({ code: '0', data: { urls: [], task_status: 'queued' } })
+    const third = (await (await aa({ model: 'gpt-image-1.5', prompt: 'early' })).json()) as { code: unknown; data: Record<string, unknown> }
+    expect(third.data.task_id).toBeUndefined()
+    expect(server.submits('early')).toBe(3)
+  })
+
+  it('code-as-string: a normal aa success with code "0"', async () => {
+    server.fault('aa.generate', { kind: 'code-as-string' })
+    const body = (await (await aa({ model: 'gpt-image-1.5', prompt: 'p' })).json()) as { code: unknown; data: { urls: string[] } }
+    expect(body.code).toBe('0')
+    expect(body.data.urls).toHaveLength(1)
+  })
+
+  it('task-shape: other status words per phase, top-level url only, failures without an error object', async () => {
+    server.fault(
+      'toapis.submit',
+      { kind: 'task-shape', statuses: { queued: 'submitted', running: 'processing', completed: 'succeeded' }, urls: 'top-level' },
+      { kind: 'task-shape', statuses: { failed: 'cancelled' }, fails: true },
+    )
+    const submitted = await submit({ model: 'gpt-image-1.5-official', prompt: 'shaped', n: 2 })
+    const { id, status } = (await submitted.json()) as { id: string; status: string }
+    expect(status).toBe('submitted')
+    const seen = new Set<string>()
+    let done: TaskBody | undefined
+    for (let i = 0; i < 400 && !done; i++) {
+      const body = await poll(id)
+      seen.add(body.status)
+      if (body.status === 'succeeded') done = body
+      else await delay(5)
+    }
+    expect(done?.result).toBeUndefined()
+    expect(done?.url).toMatch(/\/files\//)
+    expect([...seen].every((word) => ['submitted', 'processing', 'succeeded'].includes(word))).toBe(true)
+    const cancelled = await submitTask()
+    await delay(60)
+    const ended = await poll(cancelled)
+    expect(ended.status).toBe('cancelled')
+    expect(ended.error).toBeUndefined()
+    expect(server.submits()).toBe(2)
+  })
+
+  it('toapis submit refuses references that are not PNG or JPEG', async () => {
+    const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } })
+      .webp()
+      .toBuffer()
+    const external = 'https://example.test/ref.webp'
+    await server.close()
+    await start({ latencyMs: 20, externalImages: { [external]: webp } })
+    const res = await submit({ model: 'gpt-image-1.5-official', prompt: 'p', image_urls: [external] })
+    expect(res.status).toBe(400)
+    expect(JSON.stringify(await res.json())).toMatch(/PNG or JPEG/)
+    expect(server.submits()).toBe(0)
   })
 })
 

@@ -79,10 +79,10 @@ const handlers: Record<RouteId, Handler> = {
 const GENERIC_FAULTS: readonly FaultKind[] = ['status', 'reset', 'stall', 'malformed-json', 'truncated', 'unbounded']
 const ROUTE_FAULTS: Record<RouteId, readonly FaultKind[]> = {
   'toapis.upload': [],
-  'toapis.submit': ['task-fails', 'never-finishes', 'not-image', 'wrong-size', 'expired', 'policy'],
+  'toapis.submit': ['task-fails', 'never-finishes', 'not-image', 'wrong-size', 'expired', 'policy', 'task-shape'],
   'toapis.poll': ['expired'],
   'toapis.models': [],
-  'aa.generate': ['task-fails', 'never-finishes', 'not-image', 'wrong-size', 'expired', 'policy'],
+  'aa.generate': ['task-fails', 'never-finishes', 'not-image', 'wrong-size', 'expired', 'policy', 'aa-early', 'code-as-string'],
   'openai.edit': ['task-fails', 'never-finishes', 'not-image', 'wrong-size', 'policy'],
   'files.download': ['not-image', 'wrong-size', 'expired'],
 }

@@ -7,12 +7,14 @@ import { boundaryOf, type MultipartPart, parseMultipart } from './multipart.js'
 import { type HandlerResult, jsonReply, toapisError, toapisUploadError } from './replies.js'
 import type { FakeServerImpl, RequestContext, StoredFile } from './server.js'
 import { isToapisRatio, nearestToapisRatio, TOAPIS_RATIOS, type ToapisResolution, toapisPixelSize } from './sizes.js'
-import type { MultipartSummary } from './types.js'
+import type { Fault, MultipartSummary } from './types.js'
 import { elide, isRecord, parseJson, show, ulidish, unixSeconds } from './util.js'
 
 const MB = 1024 * 1024
 const UPLOAD_LIMIT = 10 * MB
-const UPLOAD_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif' }
+/** toapis takes PNG and JPEG references only (providers.md, "Checked again from outside"): WebP and GIF are refused. */
+const UPLOAD_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png' }
+const UNSUPPORTED_TYPE = 'Unsupported image type. Allowed: JPEG, PNG'
 const FOUR_K = TOAPIS_RATIOS.filter((r) => toapisPixelSize(r, '4k'))
 
 /** A toapis task: its timeline is computed from `createdAt` and `durationMs`, so no timers run. */
@@ -30,6 +32,8 @@ export interface Task {
   height: number
   format: 'png' | 'jpeg'
   files: StoredFile[]
+  /** A `task-shape` fault: other status words, URLs only at the top level. */
+  shape?: Extract<Fault, { kind: 'task-shape' }>
 }
 
 /** Multipart body summary for `rawBodies`. */
@@ -60,7 +64,7 @@ export async function toapisUpload(server: FakeServerImpl, ctx: RequestContext):
   if (file.data.length > UPLOAD_LIMIT) return toapisUploadError('Image too large. Maximum size is 10MB')
   const info = await inspectImage(file.data)
   const mime = info ? UPLOAD_TYPES[info.format] : undefined
-  if (!info || !mime) return toapisUploadError('Unsupported image type. Allowed: JPEG, PNG, WebP, GIF')
+  if (!info || !mime) return toapisUploadError(UNSUPPORTED_TYPE)
   const { id, file: stored } = server.storeUpload(Buffer.from(file.data), info, mime)
   return jsonReply(200, { success: true, message: '', data: { id, url: server.fileUrl(stored), mime_type: mime, size: file.data.length } })
 }
@@ -89,6 +93,7 @@ export async function toapisSubmit(server: FakeServerImpl, ctx: RequestContext):
       if (url.startsWith('data:')) return bad(`image_urls[${i}]: base64 and data URLs are not accepted, upload the image first`)
       const fetched = await server.resolveImageUrl(url)
       if ('error' in fetched) return bad(`image_urls[${i}]: ${fetched.error}`)
+      if (!UPLOAD_TYPES[fetched.info.format]) return bad(`image_urls[${i}]: unsupported image format '${fetched.info.format}'; references must be PNG or JPEG`)
       refs.push(fetched.info)
     }
   }
@@ -142,7 +147,8 @@ export async function toapisSubmit(server: FakeServerImpl, ctx: RequestContext):
   const now = server.now()
   const id = `tsk_img_${ulidish()}`
   const durationMs = server.sampleLatency()
-  const mode = fault?.kind === 'task-fails' ? 'fails' : fault?.kind === 'never-finishes' ? 'never' : 'normal'
+  const shape = fault?.kind === 'task-shape' ? fault : undefined
+  const mode = fault?.kind === 'task-fails' || shape?.fails ? 'fails' : fault?.kind === 'never-finishes' ? 'never' : 'normal'
   const finish = now + durationMs
   const expiresAt = fault?.kind === 'expired' ? finish : finish + server.resultTtlMs
   const variant = fault?.kind === 'not-image' ? 'not-image' : fault?.kind === 'wrong-size' ? 'wrong-size' : 'normal'
@@ -177,6 +183,7 @@ export async function toapisSubmit(server: FakeServerImpl, ctx: RequestContext):
     height: pixels.height,
     format,
     files,
+    ...(shape ? { shape } : {}),
   }
   server.addTask(task)
   server.accept({ route: 'toapis.submit', prompt, n, body: recorded, taskId: id })
@@ -184,7 +191,7 @@ export async function toapisSubmit(server: FakeServerImpl, ctx: RequestContext):
     id,
     object: 'generation.task',
     model,
-    status: task.submitStatus,
+    status: task.shape?.statuses?.queued ?? task.submitStatus,
     progress: 0,
     created_at: unixSeconds(now),
     metadata: typeof body.client_business_id === 'string' ? { client_business_id: body.client_business_id } : {},
@@ -201,35 +208,37 @@ export function taskView(server: FakeServerImpl, task: Task): Record<string, unk
   const base = { id: task.id, object: 'generation.task', model: task.model }
   const created = unixSeconds(task.createdAt)
   const finish = task.createdAt + task.durationMs
+  const words = task.shape?.statuses ?? {}
   if (task.mode !== 'never' && now >= finish) {
     if (task.mode === 'fails') {
+      // A task-shape failure carries only its status word, no `error` object.
       return {
         ...base,
-        status: 'failed',
+        status: words.failed ?? 'failed',
         created_at: created,
         completed_at: unixSeconds(finish),
-        error: task.failure ?? { code: 'generation_failed', message: 'generation failed' },
+        ...(task.shape ? {} : { error: task.failure ?? { code: 'generation_failed', message: 'generation failed' } }),
       }
     }
     const urls = task.files.map((f) => server.fileUrl(f))
     const expiresAt = Math.min(...task.files.map((f) => f.expiresAt))
     return {
       ...base,
-      status: 'completed',
+      status: words.completed ?? 'completed',
       progress: 100,
       created_at: created,
       completed_at: unixSeconds(finish),
       expires_at: unixSeconds(expiresAt),
       url: urls[0],
-      result: { type: 'image', data: urls.map((url) => ({ url, format: task.format })) },
+      ...(task.shape?.urls === 'top-level' ? {} : { result: { type: 'image', data: urls.map((url) => ({ url, format: task.format })) } }),
     }
   }
   const steps = server.progressSteps
   const duration = Math.max(1, task.durationMs)
   const slice = Math.floor(((now - task.createdAt) / duration) * (steps + 1))
-  if (slice < 1) return { ...base, status: task.submitStatus, progress: 0, created_at: created }
+  if (slice < 1) return { ...base, status: words.queued ?? task.submitStatus, progress: 0, created_at: created }
   const progress = Math.min(99, Math.floor((100 * Math.min(slice, steps)) / (steps + 1)))
-  return { ...base, status: 'in_progress', progress, created_at: created }
+  return { ...base, status: words.running ?? 'in_progress', progress, created_at: created }
 }
 
 /** GET /toapis/v1/images/generations/{id} (providers.md §1.4). */

@@ -81,6 +81,35 @@ export type Fault =
   | { kind: 'unbounded' }
   /** Content-policy refusal: toapis 422 `content_policy_violation`, openai 400 `moderation_blocked`, aa 400. Not counted. */
   | { kind: 'policy' }
+  /**
+   * aa answers before its task is done: accepted and counted, then 200 `{code: 0, data: {urls: [],
+   * task_id, task_status}}` (providers.md, "Checked again from outside"). aa documents no way to
+   * query the task later.
+   */
+  | {
+      kind: 'aa-early'
+      /** `data.task_status`. @default 'processing' */
+      status?: string
+      /** Send `code: "0"` instead of `0`. */
+      codeAsString?: boolean
+      /** Leave `data.task_id` out. */
+      noTaskId?: boolean
+    }
+  /** aa answers a normal success with `code: "0"` (a string) instead of `0`. */
+  | { kind: 'code-as-string' }
+  /**
+   * A toapis task answers its polls with other status words and/or URL placement: accepted and
+   * counted; `statuses` replaces the words the poll reports for each phase (e.g. `completed:
+   * 'succeeded'`, `running: 'weird'`); `urls: 'top-level'` leaves `result` out of the completed
+   * answer so only the top-level `url` (the first image) remains.
+   */
+  | {
+      kind: 'task-shape'
+      statuses?: { queued?: string; running?: string; completed?: string; failed?: string }
+      urls?: 'result' | 'top-level'
+      /** End the task failed (with `statuses.failed`, default `failed`) instead of completed. */
+      fails?: boolean
+    }
 
 /** The `kind` of every fault. */
 export type FaultKind = Fault['kind']

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { Stats } from 'node:fs'
 import { lstatSync, statSync } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { isAbsolute, relative } from 'node:path'
 import { imageSize } from 'image-size'
 import pLimit from 'p-limit'
+import { readCacheText } from '../fs/project-fs.js'
 import { writeFileAtomic } from '../store/atomic-write.js'
 
 /** What images-edit knows about a file on disk. */
@@ -38,6 +39,8 @@ interface CacheEntry {
   ino: number
   sha256: string
   image?: ImageMeta
+  /** sha256 of the bytes sharp fully decoded without error (so reruns do not decode again). */
+  decoded?: string
   /**
    * Set when the file changed within the timestamp granularity of when it was hashed (git's
    * "racily clean" case): a later write in the same tick could keep size and times identical,
@@ -79,7 +82,7 @@ export class FileIndex {
   async load(): Promise<void> {
     if (!this.cachePath) return
     try {
-      const parsed = JSON.parse(await readFile(this.cachePath, 'utf8')) as { version?: number; entries?: Record<string, CacheEntry> }
+      const parsed = JSON.parse((await readCacheText(this.cachePath)) ?? '') as { version?: number; entries?: Record<string, CacheEntry> }
       if (parsed.version === CACHE_VERSION && parsed.entries && typeof parsed.entries === 'object') {
         this.entries = new Map(Object.entries(parsed.entries))
       }
@@ -92,8 +95,13 @@ export class FileIndex {
   async save(): Promise<void> {
     if (!this.cachePath || !this.dirty) return
     const entries = Object.fromEntries([...this.entries].sort(([a], [b]) => (a < b ? -1 : 1)))
-    await writeFileAtomic(this.cachePath, JSON.stringify({ version: CACHE_VERSION, entries }))
-    this.dirty = false
+    // Only a cache: when it cannot be written (a read-only or full disk) the next run hashes again.
+    await writeFileAtomic(this.cachePath, JSON.stringify({ version: CACHE_VERSION, entries })).then(
+      () => {
+        this.dirty = false
+      },
+      () => {},
+    )
   }
 
   /** Forgets a path (after images-edit itself rewrote it, for instance). */
@@ -135,6 +143,24 @@ export class FileIndex {
       this.pending.set(pendingKey, promise)
     }
     return promise
+  }
+
+  /**
+   * Whether the file with these bytes (`sha256`, from {@link lookup}) decodes fully with sharp —
+   * every pixel, not just the header: a truncated PNG has a sound header. Remembered per sha256 in
+   * the stat cache, so a ref is decoded once, not on every run. Returns the decoder's complaint
+   * when it fails.
+   */
+  async decodes(path: string, sha256: string): Promise<{ ok: true } | { ok: false; message: string }> {
+    const key = this.keyOf(path)
+    if (this.entries.get(key)?.decoded === sha256) return { ok: true }
+    const result = await this.hashLimit(() => fullyDecodes(path))
+    const entry = this.entries.get(key)
+    if (result.ok && entry && entry.sha256 === sha256) {
+      entry.decoded = sha256
+      this.dirty = true
+    }
+    return result
   }
 
   private keyOf(path: string): string {
@@ -191,11 +217,33 @@ export class FileIndex {
     let image = cached && cached.sha256 === sha ? cached.image : undefined
     // The header is in the bytes we just hashed; sharp is only asked when that is not enough.
     if (wantImage && !image) image = headerMeta(head) ?? (await readImageMeta(path))
-    const entry: CacheEntry = { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, sha256: sha, ...(image ? { image } : {}) }
+    const entry: CacheEntry = {
+      size: stats.size,
+      mtimeMs: stats.mtimeMs,
+      ctimeMs: stats.ctimeMs,
+      ino: stats.ino,
+      sha256: sha,
+      ...(image ? { image } : {}),
+      ...(cached?.decoded === sha ? { decoded: sha } : {}),
+    }
     if (stats.mtimeMs + RACY_WINDOW_MS >= hashedAt) entry.racy = true
     this.entries.set(key, entry)
     this.dirty = true
     return { ok: true, info: { size: stats.size, sha256: sha, ...(image ? { image } : {}), ...(symlink ? { symlink } : {}) } }
+  }
+}
+
+/** Largest image (in pixels) images-edit decodes or sends: sharp's own default limit. */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff
+
+async function fullyDecodes(path: string): Promise<{ ok: true } | { ok: false; message: string }> {
+  const { default: sharp } = await import('sharp')
+  try {
+    // stats() reads every pixel; failOn 'truncated' turns a cut-off file into an error.
+    await sharp(path, { failOn: 'truncated', limitInputPixels: MAX_INPUT_PIXELS }).stats()
+    return { ok: true }
+  } catch (error) {
+    return { ok: false, message: (error as Error).message }
   }
 }
 

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { ImagesEditError } from '../errors.js'
+import { isPlainRelative, readBoundedText, readCacheText, withFsErrors } from '../fs/project-fs.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
 import type { JobParams } from '../manifest/job.js'
 import { yaml } from '../manifest/yaml-module.js'
@@ -59,13 +60,17 @@ export function emptyLock(): LockFile {
  * broken YAML, unknown version) is an error: overwriting it could throw away what it records.
  */
 export async function readLock(path: string): Promise<LockFile> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyLock()
-    throw new ImagesEditError('STORE', `cannot read ${path}: ${(error as Error).message}`, { cause: error })
-  }
+  const text = await readLockText(path)
+  return text === undefined ? emptyLock() : parseLock(path, text)
+}
+
+/** The lock's text, bounded (a lock linked to /dev/zero is refused at once); undefined when there is none. */
+async function readLockText(path: string): Promise<string | undefined> {
+  return readBoundedText(path, 'lock', { missingOk: true })
+}
+
+/** Parses and checks the lock's text; see {@link readLock}. */
+function parseLock(path: string, text: string): LockFile {
   if (/^(<{7}|={7}|>{7})( |$)/m.test(text)) {
     throw new ImagesEditError(
       'STORE',
@@ -96,6 +101,28 @@ export async function readLock(path: string): Promise<LockFile> {
     if (!sound) throw new ImagesEditError('STORE', `${path}: the entry for ${id} is malformed. Restore the lock from git, or delete it to rebuild it.`)
   }
   return { lockfileVersion: 1, jobs: lock.jobs }
+}
+
+/**
+ * Every path the lock names must be a plain relative path inside the project (no `..`, no root
+ * or drive), as a manifest path must: a lock naming `../../secret` was edited by hand or damaged,
+ * and is not used (`allowOutside`: the manifest's `security.allowOutsideProject`).
+ */
+export function checkLockPaths(path: string, lock: LockFile, allowOutside: boolean): void {
+  if (allowOutside) return
+  for (const [id, entry] of Object.entries(lock.jobs)) {
+    const named = [
+      ...entry.outputs.map((output) => output.path),
+      ...[...entry.refs, ...(entry.mask ? [entry.mask] : [])].flatMap((input) => (typeof input?.path === 'string' ? [input.path] : [])),
+    ]
+    const outside = named.find((item) => !isPlainRelative(item))
+    if (outside !== undefined) {
+      throw new ImagesEditError(
+        'STORE',
+        `${path}: the entry for ${id} names ${outside}, which is outside the project. The lock was edited by hand or is damaged, so it is not used (not even with --force-lock). Restore it from git (git checkout ${basename(path)}), or delete it to rebuild it from the store.`,
+      )
+    }
+  }
 }
 
 /** The lock's text: sorted job ids, fixed field order, no line folding — byte-stable for stable input. */
@@ -142,7 +169,7 @@ export function sortedParams(params: JobParams): JobParams {
 /** Writes the lock if its text changed. Returns whether it wrote. */
 export async function writeLock(path: string, lock: LockFile): Promise<boolean> {
   const text = serializeLock(lock)
-  const current = await readFile(path, 'utf8').catch(() => undefined)
+  const current = await readLockText(path).catch(() => undefined)
   if (current === text) return false
   await writeFileAtomic(path, text)
   return true
@@ -151,40 +178,84 @@ export async function writeLock(path: string, lock: LockFile): Promise<boolean> 
 /** What {@link LockStore.read} knows about the lock on disk. */
 export interface LockState {
   lock: LockFile
-  /** The lock differs from how images-edit writes its content (edited by hand). */
+  /** The lock was edited by hand: it differs from how images-edit writes it, or its entries contradict what is on disk. */
   handEdited: boolean
+  /** What gave the edit away, for the message. */
+  editReason?: string
 }
+
+/** What images-edit remembers of the lock it last wrote (`.images-edit/lock-written.json`). */
+export interface WrittenLock {
+  /** sha256 of the lock text written (LF line endings). */
+  sha256: string
+  /** Per job: key, take and output paths with their sha256. */
+  jobs: Record<string, { key: string; take: number; outputs: [path: string, sha256: string][] }>
+}
+
+/**
+ * Checks a lock whose text is not the one images-edit last wrote (a fresh clone, a git merge or
+ * checkout, or a hand edit) against the store and the outputs on disk. Returns why it looks edited
+ * by hand, or undefined when every entry is accounted for.
+ */
+export type LockVerifier = (lock: LockFile, written: WrittenLock | undefined) => Promise<string | undefined>
+
+const CACHE_VERSION = 2
 
 /**
  * The lock with a parse cache: YAML is slow to parse and write for thousands of jobs, so the
  * parsed lock is kept in `.images-edit/lock-cache.json` keyed by the sha256 of the lock's text,
  * and a lock whose content did not change is not serialized again.
+ *
+ * Hand edits are detected for real: images-edit remembers the hash of the text it last wrote
+ * (`.images-edit/lock-written.json`). Any other text — reformatted, or well-formed with a wrong
+ * sha256, an added or a removed entry — is checked by the {@link LockVerifier} against the store
+ * and the outputs on disk; a lock whose entries all verify (a fresh clone, a merge) is accepted.
  */
 export class LockStore {
   /** The last state read or written, by text hash: one build reads the lock several times. */
   private last: { textHash: string; state: LockState } | undefined
+  /** The manifest's `security.allowOutsideProject`: lock paths outside the project are refused otherwise. */
+  allowOutside = false
+  /** Set by the project: checks a lock text images-edit did not write itself. */
+  verify: LockVerifier | undefined
+  private readonly writtenPath: string
 
   constructor(
     readonly path: string,
     private readonly cachePath: string,
-  ) {}
+  ) {
+    this.writtenPath = join(dirname(cachePath), 'lock-written.json')
+  }
 
   async read(): Promise<LockState> {
-    const text = await readFile(this.path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined
-      throw new ImagesEditError('STORE', `cannot read ${this.path}: ${error.message}`, { cause: error })
-    })
+    const text = await readLockText(this.path)
     if (text === undefined) return { lock: emptyLock(), handEdited: false }
     const normalized = text.replace(/\r\n/g, '\n')
     const textHash = sha256(normalized)
+    const state = await this.stateOf(normalized, textHash)
+    checkLockPaths(this.path, state.lock, this.allowOutside)
+    return state
+  }
+
+  private async stateOf(normalized: string, textHash: string): Promise<LockState> {
     if (this.last?.textHash === textHash) return this.last.state
     const cached = await this.readCache(textHash)
     if (cached) {
       this.last = { textHash, state: cached }
       return cached
     }
-    const lock = await readLock(this.path)
-    const state = { lock, handEdited: normalized !== serializeLock(lock) }
+    const lock = parseLock(this.path, normalized)
+    checkLockPaths(this.path, lock, this.allowOutside)
+    let state: LockState
+    if (normalized !== serializeLock(lock)) {
+      state = { lock, handEdited: true, editReason: 'it differs from how images-edit writes it' }
+    } else {
+      const written = await this.readWritten()
+      const reason = written?.sha256 === textHash ? undefined : await this.verify?.(lock, written)
+      state = reason === undefined ? { lock, handEdited: false } : { lock, handEdited: true, editReason: reason }
+      // A lock that verifies (a clone, a merge) is the one later edits are compared with.
+      if (reason === undefined && written?.sha256 !== textHash && this.verify) await this.writeWritten(textHash, lock).catch(() => {})
+    }
     await this.writeCache(textHash, state)
     this.last = { textHash, state }
     return state
@@ -194,19 +265,47 @@ export class LockStore {
   async write(lock: LockFile, current?: LockState): Promise<boolean> {
     if (current && !current.handEdited && sameContent(current.lock, lock)) return false
     const text = serializeLock(lock)
-    const existing = await readFile(this.path, 'utf8').catch(() => undefined)
+    const existing = await readLockText(this.path).catch(() => undefined)
     if (existing === text) return false
-    await writeFileAtomic(this.path, text)
+    await withFsErrors(
+      {
+        path: this.path,
+        doing: 'writing the lock',
+        after: `Every image already made is kept in the store (.images-edit/); once fixed, rerun \`images-edit build\`: it finishes the lock at no cost.`,
+      },
+      () => writeFileAtomic(this.path, text),
+    )
+    const textHash = sha256(text)
+    // Remembered so that the next run knows this text is ours; without it the lock is verified.
+    await this.writeWritten(textHash, lock).catch(() => {})
     const state = { lock, handEdited: false }
-    await this.writeCache(sha256(text), state)
-    this.last = { textHash: sha256(text), state }
+    await this.writeCache(textHash, state)
+    this.last = { textHash, state }
     return true
+  }
+
+  private async readWritten(): Promise<WrittenLock | undefined> {
+    try {
+      const value = JSON.parse((await readCacheText(this.writtenPath)) ?? '') as Partial<WrittenLock>
+      return typeof value.sha256 === 'string' && value.jobs && typeof value.jobs === 'object' ? (value as WrittenLock) : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  private async writeWritten(textHash: string, lock: LockFile): Promise<void> {
+    const jobs: WrittenLock['jobs'] = {}
+    for (const [id, entry] of Object.entries(lock.jobs)) {
+      jobs[id] = { key: entry.key, take: entry.take, outputs: entry.outputs.map((output) => [output.path, output.sha256]) }
+    }
+    await writeFileAtomic(this.writtenPath, JSON.stringify({ sha256: textHash, jobs } satisfies WrittenLock))
   }
 
   private async readCache(textHash: string): Promise<LockState | undefined> {
     try {
-      const cache = JSON.parse(await readFile(this.cachePath, 'utf8')) as { sha256?: string } & Partial<LockState>
-      return cache.sha256 === textHash && cache.lock && typeof cache.handEdited === 'boolean' ? { lock: cache.lock, handEdited: cache.handEdited } : undefined
+      const cache = JSON.parse((await readCacheText(this.cachePath)) ?? '') as { version?: number; sha256?: string } & Partial<LockState>
+      if (cache.version !== CACHE_VERSION || cache.sha256 !== textHash || !cache.lock || typeof cache.handEdited !== 'boolean') return undefined
+      return { lock: cache.lock, handEdited: cache.handEdited, ...(cache.editReason ? { editReason: cache.editReason } : {}) }
     } catch {
       return undefined
     }
@@ -214,7 +313,7 @@ export class LockStore {
 
   private async writeCache(textHash: string, state: LockState): Promise<void> {
     // Only a cache: when it cannot be written the next run parses the YAML again.
-    await writeFileAtomic(this.cachePath, JSON.stringify({ sha256: textHash, ...state })).catch(() => {})
+    await writeFileAtomic(this.cachePath, JSON.stringify({ version: CACHE_VERSION, sha256: textHash, ...state })).catch(() => {})
   }
 }
 

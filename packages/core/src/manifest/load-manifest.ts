@@ -1,8 +1,9 @@
-import { readFile, realpath } from 'node:fs/promises'
-import { dirname, join, posix, resolve } from 'node:path'
+import { realpath } from 'node:fs/promises'
+import { basename, dirname, join, posix, relative, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
 import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
+import { checkProjectPath, type PathCheckOptions, readBounded, readCacheText, realFolderMemo, realPathOf, reservedReason } from '../fs/project-fs.js'
 import { sha256 } from '../hash/content-hash.js'
 import type { FileIndex } from '../hash/file-index.js'
 import { computeJobKey } from '../plan/job-key.js'
@@ -54,18 +55,10 @@ const BUILT_IN_DEFAULTS = { ratio: '1:1', resolution: '1k', quality: 'high', for
 export async function loadManifest(file: string, options: LoadOptions): Promise<LoadedManifest> {
   const absolute = resolve(file)
   const root = dirname(absolute)
-  let raw: Buffer
-  try {
-    raw = await readFile(absolute)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new ImagesEditError(
-      'MANIFEST_NOT_FOUND',
-      code === 'ENOENT'
-        ? `${file} does not exist. Run \`images-edit init\` to create one, or pass --manifest <path>.`
-        : `cannot read ${file}: ${(error as Error).message}`,
-      { cause: error },
-    )
+  // Bounded, and only a regular file: a manifest linked to /dev/zero must not fill the memory.
+  const raw = await readBounded(absolute, 'manifest', { missingOk: true, prefix: true })
+  if (raw === undefined) {
+    throw new ImagesEditError('MANIFEST_NOT_FOUND', `${file} does not exist. Run \`images-edit init\` to create one, or pass --manifest <path>.`)
   }
 
   // Layers 1 and 2 depend on the text alone: a manifest that passed them before (same bytes) is
@@ -128,6 +121,12 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     )
     return { ...empty, manifest, diagnostics: sortDiagnostics(dedupe(diagnostics)) }
   }
+  const manifestName = basename(absolute)
+  const outProblem = await checkOutFolder(outDir, { realRoot, allowOutside: security.allowOutsideProject, manifestName })
+  if (outProblem) {
+    diagnostics.push(source.diagnostic('error', outProblem.rule, ['out'], `\`out: ${manifest.out ?? DEFAULT_OUT}\` ${outProblem.message}`, outProblem.hint))
+    return { ...empty, manifest, diagnostics: sortDiagnostics(dedupe(diagnostics)) }
+  }
   const drafts: JobDraft[] = []
   for (const [recipeId, recipe] of Object.entries(manifest.recipes)) {
     if (brokenRecipes.has(recipeId)) continue
@@ -151,6 +150,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
     }),
   )
   jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  await checkOutputPaths(jobs, context, { realRoot, allowOutside: security.allowOutsideProject, manifestName, realFolder: realFolderMemo() })
   checkOutputNames(jobs, context)
 
   return {
@@ -412,6 +412,71 @@ function defaultName(draft: JobDraft): string {
   return draft.n === 1 ? '{recipe}.{ext}' : '{recipe}-{index}.{ext}'
 }
 
+/** Why the output folder may not be written into (where it really leads), or undefined. */
+async function checkOutFolder(
+  outDir: string,
+  options: { realRoot: string; allowOutside: boolean; manifestName: string },
+): Promise<{ rule: string; message: string; hint: string } | undefined> {
+  const real = await realPathOf(outDir, { followLast: true })
+  if (!isInside(options.realRoot, real)) {
+    if (options.allowOutside) return undefined
+    return {
+      rule: 'out/outside-project',
+      message: `leads outside the project folder (really ${real}, through a symbolic link)`,
+      hint: 'Make `out` a real folder inside the project (remove the link), or set `security.allowOutsideProject: true` if writing outside is intended.',
+    }
+  }
+  const inside = relative(options.realRoot, real)
+  const reason = inside === '' ? undefined : reservedReason(join(inside, 'output'), options.manifestName)
+  if (!reason) return undefined
+  return {
+    rule: 'out/reserved',
+    message: `is a folder images-edit never writes outputs into (${reason.replace(/^it is /, '')})`,
+    hint: 'Use a folder of its own for outputs, e.g. `out: generated`.',
+  }
+}
+
+/**
+ * Every output path, where it really leads (symlinked folders resolved): inside the project, and
+ * not a file images-edit keeps (lock, manifest, `.env`, `.images-edit/`…). One diagnostic per
+ * recipe and problem, at its `name`; the jobs concerned are dropped.
+ */
+async function checkOutputPaths(jobs: Job[], context: ExpandContext, options: Omit<PathCheckOptions, 'write'>): Promise<void> {
+  const { source, diagnostics, root, outDir } = context
+  const outRelative = posix.relative(root.split('\\').join('/'), outDir.split('\\').join('/')) || '.'
+  const reported = new Set<string>()
+  const bad = new Set<Job>()
+  await Promise.all(
+    jobs.map(async (job) => {
+      for (const output of job.outputs) {
+        // Names climbing out of `out` get their own diagnostic (checkOutputNames).
+        if (posix.relative(outRelative, output).startsWith('..')) continue
+        const check = await checkProjectPath(root, output, { ...options, write: true })
+        if (check.ok) continue
+        bad.add(job)
+        const key = `${job.recipe}:${check.kind}`
+        if (reported.has(key)) continue
+        reported.add(key)
+        const recipe = context.manifest.recipes[job.recipe] as Recipe
+        const named = recipe.name !== undefined
+        diagnostics.push(
+          source.diagnostic(
+            'error',
+            check.kind === 'reserved' ? 'name/reserved' : 'name/outside-project',
+            named ? [...job.docPath, 'name'] : job.docPath,
+            `${check.reason}${job.eachFile ? ` (for ${job.eachFile})` : ''}`,
+            check.kind === 'reserved'
+              ? 'Give the output another name; images-edit never writes over its own files, the manifest, .env, or into .git/ or node_modules/.'
+              : 'Make the folder under `out` a real folder (remove the symbolic link), or set `security.allowOutsideProject: true` if writing outside is intended.',
+            { target: named ? 'value' : 'key' },
+          ),
+        )
+      }
+    }),
+  )
+  for (let index = jobs.length - 1; index >= 0; index--) if (bad.has(jobs[index] as Job)) jobs.splice(index, 1)
+}
+
 /** Output names must be unique, carry {index} when n > 1, and stay inside `out`. */
 function checkOutputNames(jobs: Job[], context: ExpandContext): void {
   const { source, diagnostics, root, outDir } = context
@@ -503,7 +568,7 @@ const PARSE_CACHE_VERSION = 1
 
 async function readParseCache(path: string, textHash: string): Promise<unknown> {
   try {
-    const cache = JSON.parse(await readFile(path, 'utf8')) as { version?: number; sha256?: string; value?: unknown }
+    const cache = JSON.parse((await readCacheText(path)) ?? '') as { version?: number; sha256?: string; value?: unknown }
     return cache.version === PARSE_CACHE_VERSION && cache.sha256 === textHash ? cache.value : undefined
   } catch {
     return undefined

@@ -24,7 +24,7 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
         encodingProblem ? 'yaml/encoding' : 'yaml/too-large',
         offset,
         1,
-        encodingProblem?.message ?? `the manifest is ${bytes.length} bytes; the limit is ${MAX_MANIFEST_BYTES}`,
+        encodingProblem?.message ?? `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (8 MiB), the most images-edit reads`,
         encodingProblem ? 'Save the file as UTF-8.' : 'Split the recipes or move long text out of the manifest.',
       ),
     )

@@ -1,7 +1,8 @@
 import { readdir, realpath } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path'
+import { basename, dirname, join, posix, resolve } from 'node:path'
 import type { Diagnostic } from '../diagnostics.js'
-import type { FileIndex } from '../hash/file-index.js'
+import { isInside } from '../fs/project-fs.js'
+import { type FileIndex, MAX_INPUT_PIXELS } from '../hash/file-index.js'
 import type { InputFormat, ProviderCapabilities, ProviderId } from '../providers/provider.js'
 import { ratiosWith } from '../providers/sizes.js'
 import type { JobInput, JobParams } from './job.js'
@@ -50,11 +51,8 @@ interface RuleContext {
   resolved: Map<string, Promise<JobInput | undefined>>
 }
 
-/** Whether `path` is `folder` or inside it. */
-export function isInside(folder: string, path: string): boolean {
-  const relation = relative(folder, path)
-  return relation === '' || (!relation.startsWith('..') && !isAbsolute(relation))
-}
+/** Whether `path` is `folder` or inside it (one definition, shared with the write checks). */
+export { isInside }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]'])
 
@@ -317,6 +315,19 @@ async function resolveInputOnce(draft: JobDraft, value: string, path: DocPath, r
         path,
         `${value} is not an image sharp can read${where}`,
         'Give a PNG, JPEG or WebP file; check that it is not empty, truncated or misnamed.',
+      ),
+    )
+    return undefined
+  }
+  if (image.width * image.height > MAX_INPUT_PIXELS) {
+    // From the header alone: a 100000×100000 claim is refused before anything decodes or uploads it.
+    diagnostics.push(
+      source.diagnostic(
+        'error',
+        `${role}/too-many-pixels`,
+        path,
+        `${value} claims to be ${image.width}×${image.height} pixels, more than the ${Math.round(MAX_INPUT_PIXELS / 1e6)} megapixels images-edit reads${where}`,
+        'Give a smaller image (a few megapixels is plenty for a reference); check that the file is not damaged.',
       ),
     )
     return undefined

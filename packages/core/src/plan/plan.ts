@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { FileIndex } from '../hash/file-index.js'
 import type { LockedJob, LockFile } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
+import type { JournalEntry } from '../store/journal.js'
 import type { ImageRecord, JobRecord, ResultStore } from '../store/store.js'
 import { explainChange } from './why.js'
 
@@ -41,14 +42,26 @@ export interface PlannedJob {
   record?: JobRecord
   locked?: LockedJob
   forced: boolean
+  /** Images of this take whose paid tasks an earlier run journaled: collected, not paid again. */
+  collecting: number
 }
 
 /** What a run would do. */
 export interface Plan {
   jobs: PlannedJob[]
-  /** Images the run would generate, and how many of them cost money. */
+  /** Images the run would generate, and how many of them cost money (journaled ones being collected excluded). */
   newImages: number
   paidImages: number
+}
+
+/** What the plan reads besides the manifest's jobs. */
+export interface PlanContext {
+  lock: LockFile
+  store: ResultStore
+  fileIndex: FileIndex
+  root: string
+  /** Paid tasks of earlier runs not yet collected (`.images-edit/journal`). */
+  journal?: readonly JournalEntry[]
 }
 
 /** Options of {@link createPlan}. */
@@ -63,11 +76,7 @@ export interface PlanOptions {
  * Compares each job with the store, the lock and the files on disk. Reads no image bytes when
  * nothing changed: outputs are hashed through the stat cache.
  */
-export async function createPlan(
-  jobs: readonly Job[],
-  context: { lock: LockFile; store: ResultStore; fileIndex: FileIndex; root: string },
-  options: PlanOptions = {},
-): Promise<Plan> {
+export async function createPlan(jobs: readonly Job[], context: PlanContext, options: PlanOptions = {}): Promise<Plan> {
   const selected = options.only && options.only.size > 0 ? jobs.filter((job) => options.only?.has(job.id) || options.only?.has(job.recipe)) : jobs
   // One folder listing instead of a failed read per job that has no record (a fresh clone).
   const recordKeys = new Set(await context.store.listRecords())
@@ -77,30 +86,34 @@ export async function createPlan(
   for (const item of planned) {
     if (item.status !== 'generate') continue
     newImages += item.newImages
-    if (item.job.paid) paidImages += item.newImages
+    if (item.job.paid) paidImages += Math.max(0, item.newImages - item.collecting)
   }
   return { jobs: planned, newImages, paidImages }
 }
 
-async function planJob(
-  job: Job,
-  context: { lock: LockFile; store: ResultStore; fileIndex: FileIndex; root: string },
-  options: PlanOptions,
-  recordKeys: ReadonlySet<string>,
-): Promise<PlannedJob> {
+async function planJob(job: Job, context: PlanContext, options: PlanOptions, recordKeys: ReadonlySet<string>): Promise<PlannedJob> {
   const locked = context.lock.jobs[job.id]
   const sameKey = locked?.key === job.key
   const record = recordKeys.has(job.key) ? await context.store.getRecord(job.key) : undefined
   const forced = options.force?.has(job.id) === true || options.force?.has(job.recipe) === true
   const reasons: string[] = []
+  const pending = context.journal?.filter((entry) => entry.key === job.key) ?? []
 
   let take: number
   const available: ImageRecord[] = []
   if (forced) {
-    take = Math.max(0, ...(record?.takes.map((item) => item.take) ?? []), sameKey ? locked.take : 0) + 1
+    // Past every take the store, the lock or the journal (a take paid and not delivered) knows.
+    take = Math.max(0, ...(record?.takes.map((item) => item.take) ?? []), ...pending.map((entry) => entry.take), sameKey ? locked.take : 0) + 1
     reasons.push(`--force: new take ${take}`)
   } else {
     take = sameKey ? locked.take : (record?.selectedTake ?? 1)
+    // A newer take whose paid tasks an interrupted run journaled (`build --force` cut short) is
+    // collected by any later build and becomes the job's take, as that run meant it to.
+    const interrupted = Math.max(0, ...pending.filter((entry) => entry.take > take && !entry.uncollectable).map((entry) => entry.take))
+    if (interrupted > 0) {
+      take = interrupted
+      reasons.push(`take ${take} was started by an interrupted run; its journaled tasks are collected (not paid again)`)
+    }
     const stored = record?.takes.find((item) => item.take === take)?.images ?? []
     // The longest prefix of images we can serve: from the store, else (fresh clone) from the
     // output file the lock names, when it still has the locked bytes.
@@ -110,7 +123,7 @@ async function planJob(
         available.push(fromStore)
         continue
       }
-      const fromLock = sameKey ? locked.outputs[index] : undefined
+      const fromLock = sameKey && locked.take === take ? locked.outputs[index] : undefined
       if (fromLock && (await fileHas(context, fromLock.path, fromLock.sha256))) {
         available.push({ sha256: fromLock.sha256, width: fromLock.width, height: fromLock.height, format: fromLock.format, bytes: 0 })
         continue
@@ -119,6 +132,9 @@ async function planJob(
     }
   }
   const newImages = job.n - available.length
+  const collecting = pending
+    .filter((entry) => entry.take === take && entry.firstIndex >= available.length && !entry.uncollectable)
+    .reduce((sum, entry) => sum + entry.count, 0)
 
   const outputs: OutputAction[] = []
   for (let index = 0; index < job.n; index++) {
@@ -187,10 +203,11 @@ async function planJob(
     ...(record ? { record } : {}),
     ...(locked ? { locked } : {}),
     forced,
+    collecting: Math.min(collecting, newImages),
   }
 }
 
-async function fileHas(context: { fileIndex: FileIndex; root: string }, path: string, sha: string): Promise<boolean> {
+async function fileHas(context: Pick<PlanContext, 'fileIndex' | 'root'>, path: string, sha: string): Promise<boolean> {
   const lookup = await context.fileIndex.lookup(join(context.root, path))
   return lookup.ok && lookup.info.sha256 === sha
 }

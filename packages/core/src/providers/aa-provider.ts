@@ -1,8 +1,9 @@
 import type { Dispatcher } from 'undici'
 import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
-import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
+import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, redact, type Stage, snippet } from './http.js'
 import { sizeParameter, toImageUrl } from './image-refs.js'
+import { retryFacts } from './paid-rule.js'
 import type { ImageEditProvider } from './provider.js'
 
 /**
@@ -47,10 +48,10 @@ export function createAaProvider(config: ProviderConfig, options: { dispatcher?:
         maxBytes: 1024 * 1024,
         mapError: mapAaError,
       })
-      const answer = (response.body ?? {}) as { code?: unknown; message?: unknown; data?: { urls?: unknown; usage?: unknown; task_id?: unknown } }
+      const answer = (response.body ?? {}) as AaAnswer
       const urls = Array.isArray(answer.data?.urls) ? answer.data.urls.filter((url): url is string => typeof url === 'string') : []
-      // Success is HTTP 2xx AND code 0 AND a non-empty data.urls (providers.md §2).
-      if (answer.code !== 0 || urls.length === 0) {
+      // Success is HTTP 2xx AND code 0 AND a non-empty data.urls (providers.md §2); `"0"` is seen too.
+      if (!isCodeZero(answer.code)) {
         throw new ProviderError(
           `aa answered code ${String(answer.code)}: ${typeof answer.message === 'string' ? snippet(answer.message, http.secrets) : 'no result URLs'}`,
           {
@@ -61,6 +62,7 @@ export function createAaProvider(config: ProviderConfig, options: { dispatcher?:
           },
         )
       }
+      if (urls.length === 0) throw acceptedWithoutImages(answer, response.status, http.secrets)
       return {
         images: urls.map((url) => ({ url })),
         ...(typeof answer.data?.task_id === 'string' ? { taskId: answer.data.task_id } : {}),
@@ -79,6 +81,42 @@ export function createAaProvider(config: ProviderConfig, options: { dispatcher?:
   }
 }
 
+/** The documented answer of `POST /api/v1/image/generation` (providers.md §2). */
+interface AaAnswer {
+  code?: unknown
+  message?: unknown
+  data?: { urls?: unknown; usage?: unknown; task_id?: unknown; task_status?: unknown }
+}
+
+/** `code: 0` or `code: "0"`: the call was accepted. */
+function isCodeZero(code: unknown): boolean {
+  return code === 0 || (typeof code === 'string' && code.trim() === '0')
+}
+
+/**
+ * aa accepted the call (code 0) and answered before its task had images: it is billed, and aa
+ * documents no way to ask about a task later, so it cannot be collected. The task id goes to the
+ * runner (`billedTaskId`), which journals it and reports the job as billed and not collected.
+ */
+function acceptedWithoutImages(answer: AaAnswer, status: number, secrets: readonly string[]): ProviderError {
+  const rawId = answer.data?.task_id
+  const taskId = typeof rawId === 'string' && rawId.trim() !== '' ? rawId.trim() : typeof rawId === 'number' ? String(rawId) : undefined
+  const state = typeof answer.data?.task_status === 'string' && answer.data.task_status !== '' ? answer.data.task_status : 'not given'
+  const message = taskId
+    ? `aa accepted and billed the request as task ${redact(taskId, secrets)} (status ${snippet(state, secrets)}) but returned no image yet; ` +
+      'aa documents no way to query a task, so images-edit cannot collect it — check the aa console for task ' +
+      `${redact(taskId, secrets)} before building this job again`
+    : `aa answered code 0 (status ${snippet(state, secrets)}) with no image and no task id: the request may have been billed; ` +
+      'check the aa console before building this job again'
+  return new ProviderError(message, {
+    provider: 'aa',
+    stage: 'generate',
+    status,
+    providerCode: 'accepted_without_images',
+    ...(taskId ? { billedTaskId: taskId } : {}),
+  })
+}
+
 /** aa's envelope is `{code, message, request_id, data}`; HTTP statuses are not documented (providers.md §2). */
 export const mapAaError: ErrorMapper = ({ status, body, text, headers }, stage: Stage) => {
   const envelope = (body ?? {}) as { code?: unknown; message?: unknown; request_id?: unknown; error?: { message?: unknown; code?: unknown } }
@@ -89,9 +127,9 @@ export const mapAaError: ErrorMapper = ({ status, body, text, headers }, stage: 
   const base = { provider: 'aa' as const, stage, status, ...(code !== undefined ? { providerCode: String(code) } : {}), ...(requestId ? { requestId } : {}) }
   if (status === 401 || status === 403)
     return new ProviderError(`aa rejected the API key (HTTP ${status}: ${detail}). Check AA_API_KEY (or the variable named by apiKeyEnv).`, base)
-  if (status === 429) return new ProviderError(`aa rate limit (HTTP 429: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
-  if (status === 503)
-    return new ProviderError(`aa is unavailable (HTTP 503: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
-  if (status >= 500) return new ProviderError(`aa server error (HTTP ${status}: ${detail})`, { ...base, retryable: true, ...retryAfter(headers) })
+  const retry = retryFacts({ provider: 'aa', stage, status, code: code === undefined ? undefined : String(code), json: body !== undefined, headers })
+  if (status === 429) return new ProviderError(`aa rate limit (HTTP 429: ${detail})`, { ...base, ...retry })
+  if (status === 503) return new ProviderError(`aa is unavailable (HTTP 503: ${detail})`, { ...base, ...retry })
+  if (status >= 500) return new ProviderError(`aa server error (HTTP ${status}: ${detail})`, { ...base, ...retry })
   return new ProviderError(`aa rejected the request (HTTP ${status}: ${detail})`, base)
 }

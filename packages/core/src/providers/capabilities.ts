@@ -18,6 +18,9 @@ const table: Record<ProviderId, ProviderCapabilities> = {
     formats: ['png', 'jpeg'],
     qualities: ['low', 'medium', 'high'],
     // 50 MB by URL; local files go through the 10 MB upload endpoint and are re-encoded to fit.
+    // toapis itself takes only PNG and JPEG references: `webp` stays accepted here because a local
+    // WebP ref is re-encoded to PNG before upload (toapis-provider.ts `uploadFile`). A WebP *URL*
+    // ref is passed through as given and toapis may refuse it.
     refs: { formats: ['png', 'jpeg', 'webp'], maxBytes: 50 * MB, urls: true },
     mask: { supported: true, maxBytes: 10 * MB },
     transparentBackground: 'downgraded',

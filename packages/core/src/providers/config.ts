@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseEnv } from 'node:util'
+import { readBoundedText } from '../fs/project-fs.js'
 import type { ProviderSettings } from '../manifest/types.js'
 import type { ProviderId } from './provider.js'
 
@@ -33,13 +33,14 @@ export const DEFAULT_KEY_ENV: Record<Exclude<ProviderId, 'local'>, string> = {
   openai: 'OPENAI_API_KEY',
 }
 
-/** Reads `.env` beside the manifest (KEY=value lines); missing or unreadable means empty. */
+/**
+ * Reads `.env` beside the manifest (KEY=value lines); missing means empty. A `.env` that is not a
+ * regular file (a link to /dev/zero), too large or unreadable is an error naming it: ignoring it
+ * silently would send requests without the key the user put there.
+ */
 export async function readDotEnv(root: string): Promise<Record<string, string>> {
-  try {
-    return parseEnv(await readFile(join(root, '.env'), 'utf8')) as Record<string, string>
-  } catch {
-    return {}
-  }
+  const text = await readBoundedText(join(root, '.env'), 'env', { missingOk: true })
+  return text === undefined ? {} : (parseEnv(text) as Record<string, string>)
 }
 
 /**

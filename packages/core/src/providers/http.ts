@@ -1,6 +1,9 @@
 import type { Dispatcher, FormData } from 'undici'
 import { ImagesEditError } from '../errors.js'
+import { redact, redactDeep } from '../secrets/redact.js'
 import type { ProviderId } from './provider.js'
+
+export { redact, redactDeep } from '../secrets/redact.js'
 
 /** What kind of call failed: free calls may be repeated, a paid one only when it surely was not accepted. */
 export type Stage = 'upload' | 'submit' | 'poll' | 'download' | 'generate'
@@ -21,6 +24,12 @@ export class ProviderError extends ImagesEditError {
   readonly notAccepted: boolean
   /** Wait at least this long before a retry (Retry-After / retry-after-ms). */
   readonly retryAfterMs?: number
+  /**
+   * The service accepted (and billed) the call and named it with this task id, but handed back no
+   * images yet (aa answering before its task finished). The runner journals it and reports the
+   * job as billed and not collected, never as a plain failure.
+   */
+  readonly billedTaskId?: string
 
   constructor(
     message: string,
@@ -33,6 +42,7 @@ export class ProviderError extends ImagesEditError {
       retryable?: boolean
       notAccepted?: boolean
       retryAfterMs?: number
+      billedTaskId?: string
       cause?: unknown
     },
   ) {
@@ -46,6 +56,7 @@ export class ProviderError extends ImagesEditError {
     this.retryable = details.retryable ?? false
     this.notAccepted = details.notAccepted ?? false
     if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs
+    if (details.billedTaskId !== undefined) this.billedTaskId = details.billedTaskId
   }
 }
 
@@ -82,16 +93,44 @@ export interface JsonResponse {
   requestId?: string
 }
 
-/** Maps an HTTP error response of one provider to a {@link ProviderError}. */
+/**
+ * Maps an HTTP error response of one provider to a {@link ProviderError}. `text` and `body` have
+ * already gone through {@link redact}: the mapper may quote or cut them freely.
+ */
 export type ErrorMapper = (
   response: { status: number; body: unknown; text: string; headers: Record<string, string | string[] | undefined> },
   stage: Stage,
 ) => ProviderError
 
 /**
+ * Slowest average rate, in bytes per second, at which a response body may arrive once its grace
+ * period (the call's `timeoutMs`) is over. A body of `n` bytes therefore ends within
+ * `timeoutMs + n / MIN_BYTES_PER_SECOND` seconds at the latest (`n`: the declared Content-Length,
+ * or the call's size cap), and a server that drips bytes is abandoned as soon as it falls behind.
+ * 16 KiB/s is 128 kbit/s: a 64 MiB result may take 68 minutes, a 2 MB one two minutes past the grace.
+ */
+export const MIN_BYTES_PER_SECOND = 16 * 1024
+
+/** Most redirects a result download follows before it gives up. */
+export const MAX_DOWNLOAD_REDIRECTS = 5
+
+/** Longest Retry-After honoured; a longer one is kept at this cap (the value is never dropped). */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000
+
+/** Most bytes of a failed download's body read for its error message. */
+const ERROR_BODY_BYTES = 64 * 1024
+
+/** Redirect statuses a download follows (with a Location). */
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/** Headers never sent to another origin than the first URL's. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'])
+
+/**
  * One HTTP call that answers JSON. Transport failures, non-2xx answers, HTML gateway pages and
  * malformed JSON all become a {@link ProviderError} with the retry facts filled in; the key never
- * appears in any message.
+ * appears in any message. The body must arrive at {@link MIN_BYTES_PER_SECOND} after a grace of
+ * `timeoutMs`.
  */
 export async function callJson(
   context: HttpContext,
@@ -102,7 +141,7 @@ export async function callJson(
     headers: Record<string, string>
     body?: string | FormData
     signal: AbortSignal
-    /** Give up waiting for response headers after this long. */
+    /** Give up waiting for response headers (or for the next bytes) after this long; the body's grace period. */
     timeoutMs: number
     /** Largest response accepted (b64 images make big bodies). */
     maxBytes: number
@@ -125,10 +164,12 @@ export async function callJson(
   } catch (error) {
     throw transportError(context, call.stage, call.url, error, call.signal)
   }
-  const requestId = header(response.headers, 'x-request-id') ?? header(response.headers, 'x-requestid')
+  const rawRequestId = header(response.headers, 'x-request-id') ?? header(response.headers, 'x-requestid')
+  const requestId = rawRequestId === undefined ? undefined : redact(rawRequestId, context.secrets)
   let text: string
   try {
-    text = (await readCapped(response.body, call.maxBytes, call.signal, context, call.stage)).toString('utf8')
+    const limits = { maxBytes: call.maxBytes, graceMs: call.timeoutMs, declared: declaredLength(response.headers) }
+    text = (await readBody(response.body, limits, call.signal, context, call.stage, call.url)).toString('utf8')
   } catch (error) {
     if (ImagesEditError.is(error)) throw error
     throw transportError(context, call.stage, call.url, error, call.signal, true)
@@ -141,17 +182,17 @@ export async function callJson(
     parsed = false
   }
   if (response.statusCode >= 400) {
-    const mapped = call.mapError({ status: response.statusCode, body: parsed ? body : undefined, text, headers: response.headers }, call.stage)
-    throw redactError(context, mapped, requestId)
+    // Redact before the mapper sees the answer: whatever it quotes or cuts holds no key.
+    const answer = { status: response.statusCode, body: parsed ? redactDeep(body, context.secrets) : undefined, text: redact(text, context.secrets) }
+    throw redactError(context, call.mapError({ ...answer, headers: response.headers }, call.stage), requestId)
   }
   if (!parsed) {
-    throw new ProviderError(`${context.provider} answered HTTP ${response.statusCode} with a body that is not JSON: ${snippet(text, context.secrets)}`, {
-      provider: context.provider,
+    throw fail(context, `${context.provider} answered HTTP ${response.statusCode} with a body that is not JSON: ${snippet(text, context.secrets)}`, {
       stage: call.stage,
       status: response.statusCode,
       ...(requestId ? { requestId } : {}),
       // A garbled answer to a read can be read again; to a paid call we cannot know what happened.
-      retryable: call.stage !== 'submit' && call.stage !== 'generate',
+      retryable: !isPaid(call.stage),
     })
   }
   return { status: response.statusCode, headers: response.headers, body, ...(requestId ? { requestId } : {}) }
@@ -159,120 +200,254 @@ export async function callJson(
 
 /**
  * Downloads a result. Only `https` URLs, or `http` ones on the provider's own configured origin
- * (a local gateway, the test server); no redirects; at most `maxBytes`; a short or cut body is
- * an error, never a half image.
+ * (a local gateway, the test server). Follows at most {@link MAX_DOWNLOAD_REDIRECTS} redirects,
+ * each checked by the same address rules, credentials never sent to another origin; at most
+ * `maxBytes`, arriving at {@link MIN_BYTES_PER_SECOND} after a grace of `timeoutMs`; a short or
+ * cut body is an error, never a half image.
  */
 export async function download(
   context: HttpContext,
   url: string,
-  options: { signal: AbortSignal; maxBytes: number; timeoutMs: number; allowedHttpOrigin?: string },
+  options: {
+    signal: AbortSignal
+    maxBytes: number
+    /** Give up waiting for headers (or for the next bytes) after this long; the body's grace period. */
+    timeoutMs: number
+    allowedHttpOrigin?: string
+    /** Request headers; credentials among them are dropped on a redirect to another origin. */
+    headers?: Record<string, string>
+  },
 ): Promise<Buffer> {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new ProviderError(`${context.provider} returned a result URL that is not a URL: ${snippet(url, context.secrets)}`, {
-      provider: context.provider,
-      stage: 'download',
-    })
-  }
-  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && parsed.origin === options.allowedHttpOrigin)) {
-    throw new ProviderError(
-      `${context.provider} returned a result URL that is not https: ${parsed.protocol}${parsed.protocol === 'http:' ? `//${parsed.host}` : ''}`,
-      {
-        provider: context.provider,
+  const first = checkedUrl(context, url, options.allowedHttpOrigin, undefined)
+  const visited = new Set<string>([first.href])
+  let current = first
+  for (let hops = 0; ; hops++) {
+    const response = await get(context, current, sameOrigin(current, first) ? options.headers : withoutCredentials(options.headers), options)
+    const location = REDIRECTS.has(response.statusCode) ? header(response.headers, 'location') : undefined
+    if (location === undefined) return readResult(context, current, response, options)
+    await response.body.dump().catch(() => {})
+    const next = nextHop(context, current, location, response.statusCode, options.allowedHttpOrigin)
+    if (visited.has(next.href))
+      throw fail(context, `a ${context.provider} result URL redirects in a loop (back to ${next.host}${next.pathname}); it cannot be downloaded`, {
         stage: 'download',
-      },
-    )
+        status: response.statusCode,
+      })
+    if (hops + 1 > MAX_DOWNLOAD_REDIRECTS) {
+      throw fail(context, `a ${context.provider} result URL redirected more than ${MAX_DOWNLOAD_REDIRECTS} times; it cannot be downloaded`, {
+        stage: 'download',
+        status: response.statusCode,
+      })
+    }
+    visited.add(next.href)
+    current = next
   }
+}
+
+/** One GET of a download hop; redirects are not followed here. */
+async function get(
+  context: HttpContext,
+  url: URL,
+  headers: Record<string, string> | undefined,
+  options: { signal: AbortSignal; timeoutMs: number },
+): Promise<Dispatcher.ResponseData> {
   const { request } = await import('undici')
-  let response: Dispatcher.ResponseData
   try {
-    response = await request(parsed, {
+    return await request(url, {
       method: 'GET',
+      ...(headers ? { headers } : {}),
       signal: options.signal,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       ...(context.dispatcher ? { dispatcher: context.dispatcher } : {}),
     })
   } catch (error) {
-    throw transportError(context, 'download', url, error, options.signal)
+    throw transportError(context, 'download', url.href, error, options.signal)
   }
-  if (response.statusCode >= 300 && response.statusCode < 400) {
-    await response.body.dump().catch(() => {})
-    // A result that moved is not followed: a redirect may lead to another scheme or host.
-    throw new ProviderError(`a ${context.provider} result URL redirected (HTTP ${response.statusCode}); images-edit does not follow redirects for downloads`, {
-      provider: context.provider,
-      stage: 'download',
-      status: response.statusCode,
-    })
-  }
-  if (response.statusCode !== 200) {
-    await response.body.dump().catch(() => {})
-    const expired = [401, 403, 404, 410].includes(response.statusCode)
-    throw new ProviderError(
-      expired
-        ? `the result URL of ${context.provider} answered HTTP ${response.statusCode}: it has expired or is gone (results must be downloaded within their lifetime)`
-        : `downloading a ${context.provider} result failed with HTTP ${response.statusCode}`,
-      {
-        provider: context.provider,
-        stage: 'download',
-        status: response.statusCode,
-        retryable: !expired,
-        ...retryAfter(response.headers),
-      },
-    )
-  }
-  const declared = Number(header(response.headers, 'content-length'))
-  if (Number.isFinite(declared) && declared > options.maxBytes) {
+}
+
+/** The final answer of a download: its status checked, its body read under the cap and the deadline. */
+async function readResult(
+  context: HttpContext,
+  url: URL,
+  response: Dispatcher.ResponseData,
+  options: { signal: AbortSignal; maxBytes: number; timeoutMs: number },
+): Promise<Buffer> {
+  if (response.statusCode !== 200) throw await downloadStatusError(context, url, response, options)
+  const declared = declaredLength(response.headers)
+  if (declared !== undefined && declared > options.maxBytes) {
     response.body.destroy()
-    throw new ProviderError(`a ${context.provider} result is ${declared} bytes, over the ${options.maxBytes}-byte cap`, {
-      provider: context.provider,
-      stage: 'download',
-    })
+    throw fail(context, `a ${context.provider} result is ${declared} bytes, over the ${options.maxBytes}-byte cap`, { stage: 'download' })
   }
   let bytes: Buffer
   try {
-    bytes = await readCapped(response.body, options.maxBytes, options.signal, context, 'download')
+    bytes = await readBody(response.body, { maxBytes: options.maxBytes, graceMs: options.timeoutMs, declared }, options.signal, context, 'download', url.href)
   } catch (error) {
     if (ImagesEditError.is(error)) throw error
-    throw transportError(context, 'download', url, error, options.signal, true)
+    throw transportError(context, 'download', url.href, error, options.signal, true)
   }
-  if (Number.isFinite(declared) && bytes.length !== declared) {
-    throw new ProviderError(`a ${context.provider} download was cut short (${bytes.length} of ${declared} bytes)`, {
-      provider: context.provider,
-      stage: 'download',
-      retryable: true,
-    })
+  if (declared !== undefined && bytes.length !== declared) {
+    throw fail(context, `a ${context.provider} download was cut short (${bytes.length} of ${declared} bytes)`, { stage: 'download', retryable: true })
   }
   return bytes
 }
 
-/** Reads a body, refusing more than `maxBytes` (an unbounded answer must not fill memory). */
-async function readCapped(
+/** A download answered neither 200 nor a redirect: the status, and what the body says (redacted, cut). */
+async function downloadStatusError(
+  context: HttpContext,
+  url: URL,
+  response: Dispatcher.ResponseData,
+  options: { signal: AbortSignal; timeoutMs: number },
+): Promise<ImagesEditError> {
+  const status = response.statusCode
+  const limits = { maxBytes: ERROR_BODY_BYTES, graceMs: options.timeoutMs, declared: undefined }
+  const text = await readBody(response.body, limits, options.signal, context, 'download', url.href)
+    .then((bytes) => bytes.toString('utf8'))
+    .catch(() => '')
+  if (options.signal.aborted) return new ImagesEditError('ABORTED', 'interrupted', { cause: options.signal.reason })
+  const detail = text.trim() ? `: ${snippet(text, context.secrets)}` : ''
+  const expired = [401, 403, 404, 410].includes(status)
+  const redirect = status >= 300 && status < 400
+  return fail(
+    context,
+    expired
+      ? `the result URL of ${context.provider} answered HTTP ${status}: it has expired or is gone (results must be downloaded within their lifetime)${detail}`
+      : redirect
+        ? `a ${context.provider} result URL answered HTTP ${status} without a place to go (no Location)${detail}`
+        : `downloading a ${context.provider} result failed with HTTP ${status}${detail}`,
+    { stage: 'download', status, retryable: !expired && !redirect, ...retryAfter(response.headers) },
+  )
+}
+
+/** The URL a redirect points at, resolved against the current one and checked like the first. */
+function nextHop(context: HttpContext, current: URL, location: string, status: number, allowedHttpOrigin: string | undefined): URL {
+  let next: URL
+  try {
+    next = new URL(location, current)
+  } catch {
+    throw fail(context, `a ${context.provider} result URL redirected (HTTP ${status}) to something that is not a URL: ${snippet(location, context.secrets)}`, {
+      stage: 'download',
+      status,
+    })
+  }
+  return checkedUrl(context, next.href, allowedHttpOrigin, status)
+}
+
+/** `url` parsed, if it is `https:` or `http:` on the allowed origin; otherwise the error that says why. */
+function checkedUrl(context: HttpContext, url: string, allowedHttpOrigin: string | undefined, redirectStatus: number | undefined): URL {
+  const what =
+    redirectStatus === undefined ? `${context.provider} returned a result URL` : `a ${context.provider} result URL redirected (HTTP ${redirectStatus}) to a URL`
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw fail(context, `${what} that is not a URL: ${snippet(url, context.secrets)}`, { stage: 'download' })
+  }
+  if (parsed.protocol === 'https:' || (parsed.protocol === 'http:' && parsed.origin === allowedHttpOrigin)) return parsed
+  const shown = `${parsed.protocol}${parsed.protocol === 'http:' ? `//${parsed.host}` : ''}`
+  throw fail(context, `${what} that is not https: ${shown}`, {
+    stage: 'download',
+    ...(redirectStatus !== undefined ? { status: redirectStatus } : {}),
+  })
+}
+
+function sameOrigin(a: URL, b: URL): boolean {
+  return a.origin === b.origin
+}
+
+function withoutCredentials(headers: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!headers) return undefined
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase())))
+}
+
+/** Content-Length as a number, when the answer declares one. */
+function declaredLength(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const raw = header(headers, 'content-length')
+  if (raw === undefined || !/^\s*\d+\s*$/.test(raw)) return undefined
+  return Number(raw)
+}
+
+/**
+ * Reads a body, refusing more than `maxBytes` (an unbounded answer must not fill memory) and
+ * abandoning it once it falls behind {@link MIN_BYTES_PER_SECOND} after `graceMs`: a server that
+ * drips bytes never resets undici's inactivity timeouts, so they alone would wait forever.
+ */
+async function readBody(
   body: AsyncIterable<Uint8Array> & { destroy(error?: Error): void },
-  maxBytes: number,
+  limits: { maxBytes: number; graceMs: number; declared: number | undefined },
   signal: AbortSignal,
   context: HttpContext,
   stage: Stage,
+  url: string,
 ): Promise<Buffer> {
   const chunks: Uint8Array[] = []
   let length = 0
-  for await (const chunk of body) {
-    length += chunk.byteLength
-    if (length > maxBytes) {
-      body.destroy()
-      throw new ProviderError(`${context.provider}: the answer to ${stage} exceeded the ${maxBytes}-byte cap and was abandoned`, {
-        provider: context.provider,
-        stage,
-        // An oversized answer to a read can be read again; a paid call's answer cannot be.
-        retryable: stage !== 'submit' && stage !== 'generate',
-      })
+  const started = Date.now()
+  let tooSlow = false
+  const dueAt = () => started + limits.graceMs + (length / MIN_BYTES_PER_SECOND) * 1000
+  let timer: NodeJS.Timeout | undefined
+  const watch = () => {
+    timer = setTimeout(
+      () => {
+        if (Date.now() < dueAt()) return watch()
+        tooSlow = true
+        body.destroy(new Error('response body too slow'))
+      },
+      Math.max(1, dueAt() - Date.now()),
+    )
+  }
+  watch()
+  try {
+    for await (const chunk of body) {
+      length += chunk.byteLength
+      if (length > limits.maxBytes) {
+        body.destroy()
+        throw fail(context, `${context.provider}: the answer to ${stage} exceeded the ${limits.maxBytes}-byte cap and was abandoned`, {
+          stage,
+          // An oversized answer to a read can be read again; a paid call's answer cannot be.
+          retryable: !isPaid(stage),
+        })
+      }
+      chunks.push(chunk)
+      if (signal.aborted) break
     }
-    chunks.push(chunk)
-    if (signal.aborted) break
+  } catch (error) {
+    if (tooSlow && !signal.aborted) throw slowError(context, stage, url, length, limits, Date.now() - started)
+    throw error
+  } finally {
+    clearTimeout(timer)
   }
   return Buffer.concat(chunks)
+}
+
+function slowError(
+  context: HttpContext,
+  stage: Stage,
+  url: string,
+  length: number,
+  limits: { maxBytes: number; graceMs: number; declared: number | undefined },
+  elapsedMs: number,
+): ProviderError {
+  const expected = Math.min(limits.maxBytes, limits.declared ?? limits.maxBytes)
+  const latest = Math.ceil((limits.graceMs + (expected / MIN_BYTES_PER_SECOND) * 1000) / 1000)
+  const what =
+    stage === 'download'
+      ? `the download of a ${context.provider} result from ${safeHost(url)}`
+      : `the answer of ${context.provider} to ${stage} (${safeHost(url)})`
+  return fail(
+    context,
+    `${what} was too slow and was abandoned: ${length} ${limits.declared !== undefined ? `of ${limits.declared} ` : ''}bytes in ${Math.round(elapsedMs / 1000)} s, under the minimum of ${MIN_BYTES_PER_SECOND / 1024} KiB/s after a ${Math.round(limits.graceMs / 1000)} s grace (it would have had until ${latest} s)${isPaid(stage) ? '' : '; it is retried, and a rerun downloads again at no cost'}`,
+    { stage, retryable: !isPaid(stage) },
+  )
+}
+
+/** Paid stages: their answer cannot be asked for again. */
+function isPaid(stage: Stage): boolean {
+  return stage === 'submit' || stage === 'generate'
+}
+
+/** A {@link ProviderError} of this context whose message has gone through {@link redact}. */
+function fail(context: HttpContext, message: string, details: Omit<ConstructorParameters<typeof ProviderError>[1], 'provider'>): ProviderError {
+  return new ProviderError(redact(message, context.secrets), { provider: context.provider, ...details })
 }
 
 function transportError(context: HttpContext, stage: Stage, url: string, error: unknown, signal: AbortSignal, afterHeaders = false): ImagesEditError {
@@ -280,8 +455,7 @@ function transportError(context: HttpContext, stage: Stage, url: string, error: 
   const code = errorCode(error)
   const host = safeHost(url)
   const notSent = !afterHeaders && code !== undefined && NOT_SENT.has(code)
-  return new ProviderError(`${context.provider}: ${describeTransport(code)} (${host}, ${stage})`, {
-    provider: context.provider,
+  return fail(context, `${context.provider}: ${describeTransport(code)} (${host}, ${stage})`, {
     stage,
     retryable: code === undefined || TRANSIENT.has(code),
     notAccepted: notSent,
@@ -335,45 +509,53 @@ export function header(headers: Record<string, string | string[] | undefined>, n
   return Array.isArray(value) ? value[0] : value
 }
 
-/** `retry-after-ms` (float ms) or `Retry-After` (seconds or an HTTP date), kept when within 0–60 s as openai-node does. */
+/**
+ * How long the server asks us to wait: `retry-after-ms` (float milliseconds, as OpenAI sends) or
+ * `Retry-After` (seconds, or an HTTP date). A wait above {@link MAX_RETRY_AFTER_MS} is kept at
+ * that cap; a date in the past is no wait; a value that cannot be read is ignored.
+ */
 export function retryAfter(headers: Record<string, string | string[] | undefined>): { retryAfterMs?: number } {
-  const ms = Number.parseFloat(header(headers, 'retry-after-ms') ?? '')
-  let value = Number.isFinite(ms) ? ms : Number.NaN
-  if (!Number.isFinite(value)) {
-    const raw = header(headers, 'retry-after')
-    if (raw !== undefined) {
-      const seconds = Number.parseFloat(raw)
-      value = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(raw) - Date.now()
-    }
-  }
-  return Number.isFinite(value) && value >= 0 && value <= 60_000 ? { retryAfterMs: value } : {}
+  const value = retryAfterValue(header(headers, 'retry-after-ms'), header(headers, 'retry-after'))
+  return value === undefined ? {} : { retryAfterMs: Math.min(MAX_RETRY_AFTER_MS, value) }
 }
 
-/** The first part of a text body for an error message, without secrets, HTML tags or long lines. */
+function retryAfterValue(milliseconds: string | undefined, retryAfterHeader: string | undefined): number | undefined {
+  const number = /^\s*\d+(?:\.\d+)?\s*$/
+  if (milliseconds !== undefined && number.test(milliseconds)) return Number.parseFloat(milliseconds)
+  if (retryAfterHeader === undefined) return undefined
+  if (number.test(retryAfterHeader)) return Number.parseFloat(retryAfterHeader) * 1000
+  // An HTTP date names its day and month; anything else (`-5`, `soon`) is ignored.
+  const date = /[a-z]{3}/i.test(retryAfterHeader) ? Date.parse(retryAfterHeader) : Number.NaN
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined
+}
+
+/**
+ * The first part of a text body for an error message, without secrets, HTML tags or long lines.
+ * Secrets are taken out of the whole text first, then it is cut: a key across the cut leaves
+ * no piece behind.
+ */
 export function snippet(text: string, secrets: readonly string[]): string {
-  const title = /<title>([^<]*)<\/title>/i.exec(text)?.[1]
-  const plain = (title ?? text.replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim()
-  return redact(plain.length > 200 ? `${plain.slice(0, 200)}…` : plain || '(empty body)', secrets)
+  const clean = redact(text, secrets)
+  const title = /<title>([^<]*)<\/title>/i.exec(clean)?.[1]
+  const plain = (title ?? clean.replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim()
+  return plain.length > 200 ? `${plain.slice(0, 200)}…` : plain || '(empty body)'
 }
 
-/** Replaces every secret in a text. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let result = text
-  for (const secret of secrets) if (secret.length >= 4) result = result.split(secret).join('[redacted]')
-  return result
-}
-
+/** A mapped error with its message, code and request id redacted (and the request id filled in). */
 function redactError(context: HttpContext, error: ProviderError, requestId: string | undefined): ProviderError {
   const message = redact(error.message, context.secrets)
-  if (message === error.message && (error.requestId || !requestId)) return error
+  const providerCode = error.providerCode === undefined ? undefined : redact(error.providerCode, context.secrets)
+  const ownRequestId = error.requestId === undefined ? undefined : redact(error.requestId, context.secrets)
+  if (message === error.message && providerCode === error.providerCode && ownRequestId === error.requestId && (ownRequestId || !requestId)) return error
   return new ProviderError(message, {
     provider: error.provider,
     stage: error.stage,
     ...(error.status !== undefined ? { status: error.status } : {}),
-    ...(error.providerCode !== undefined ? { providerCode: error.providerCode } : {}),
-    ...((error.requestId ?? requestId) ? { requestId: error.requestId ?? requestId } : {}),
+    ...(providerCode !== undefined ? { providerCode } : {}),
+    ...((ownRequestId ?? requestId) ? { requestId: ownRequestId ?? requestId } : {}),
     retryable: error.retryable,
     notAccepted: error.notAccepted,
     ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+    ...(error.billedTaskId !== undefined ? { billedTaskId: error.billedTaskId } : {}),
   })
 }

@@ -2,8 +2,9 @@ import { openAsBlob } from 'node:fs'
 import type { Dispatcher, FormData } from 'undici'
 import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
-import { callJson, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
+import { callJson, type ErrorMapper, type HttpContext, header, ProviderError, type Stage, snippet } from './http.js'
 import { sizeParameter, toImageUrl } from './image-refs.js'
+import { isFinalRefusal, retryFacts } from './paid-rule.js'
 import type { EditRequest, ImageEditProvider } from './provider.js'
 
 /** Largest JSON answer accepted: 10 base64 PNGs at 1536x1024 are ~40 MB; anything far beyond is not an answer. */
@@ -103,14 +104,11 @@ export const mapOpenAiError: ErrorMapper = ({ status, body, text, headers }, sta
     return new ProviderError(`openai refused the request on safety grounds: ${detail}. Change the prompt or references; it is not retried.`, base)
   if (status === 401 || status === 403)
     return new ProviderError(`openai rejected the API key (HTTP ${status}: ${detail}). Check OPENAI_API_KEY (or the variable named by apiKeyEnv).`, base)
-  if (status === 429) {
-    // insufficient_quota needs the user to act; only a real rate limit is worth waiting for.
-    if (code === 'insufficient_quota' || code === 'billing_hard_limit_reached') return new ProviderError(`openai: ${detail}`, base)
-    return new ProviderError(`openai rate limit (HTTP 429: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
-  }
-  if (status === 503)
-    return new ProviderError(`openai is unavailable (HTTP 503: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
-  if (status >= 500 || status === 408 || status === 409)
-    return new ProviderError(`openai server error (HTTP ${status}: ${detail})`, { ...base, retryable: true, ...retryAfter(headers) })
+  const retry = retryFacts({ provider: 'openai', stage, status, code, json: body !== undefined, headers })
+  // insufficient_quota needs the user to act: a final refusal, not a rate limit to wait out.
+  if (isFinalRefusal(code)) return new ProviderError(`openai: ${detail}`, base)
+  if (status === 429) return new ProviderError(`openai rate limit (HTTP 429: ${detail})`, { ...base, ...retry })
+  if (status === 503) return new ProviderError(`openai is unavailable (HTTP 503: ${detail})`, { ...base, ...retry })
+  if (status >= 500 || status === 408 || status === 409) return new ProviderError(`openai server error (HTTP ${status}: ${detail})`, { ...base, ...retry })
   return new ProviderError(`openai rejected the request (HTTP ${status}: ${detail})`, base)
 }

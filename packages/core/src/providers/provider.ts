@@ -185,11 +185,24 @@ export interface ImageEditProvider {
   download?(url: string, context: EditContext): Promise<Uint8Array>
   /** Origin allowed to serve results over plain http (the configured base URL's, for local gateways and tests). */
   readonly httpResultOrigin?: string
+  /**
+   * How long result URLs stay downloadable after the call (toapis: 24 h). The runner keeps a
+   * journaled task whose download failed until this has surely passed. @default 24 h
+   */
+  readonly resultLifetimeMs?: number
 }
 
 /** Normalised state of a provider task. */
 export type TaskStatus =
-  | { state: 'queued' | 'running'; percent?: number }
+  | {
+      state: 'queued' | 'running'
+      percent?: number
+      /**
+       * The raw status when the service answered one no table knows (`running` is assumed). The
+       * runner ends such a task after a bounded time, keeping its id journaled.
+       */
+      unknownStatus?: string
+    }
   | { state: 'completed'; urls: string[]; usage?: Record<string, unknown>; revisedPrompt?: string }
   /** `final`: a content-policy refusal or an invalid request — submitting again would fail the same way. */
   | { state: 'failed'; code: string; message: string; final: boolean }

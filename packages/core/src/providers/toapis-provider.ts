@@ -2,7 +2,8 @@ import { openAsBlob } from 'node:fs'
 import type { Dispatcher } from 'undici'
 import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
-import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, retryAfter, type Stage, snippet } from './http.js'
+import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, type Stage, snippet } from './http.js'
+import { retryFacts } from './paid-rule.js'
 import type { EditContext, ImageEditProvider, InputImage, TaskStatus } from './provider.js'
 
 /** toapis refuses uploads over 10 MB (providers.md §1.5). */
@@ -32,14 +33,8 @@ export function createToapisProvider(config: ProviderConfig, options: { dispatch
     context.onProgress({ stage: 'uploading' })
     const { FormData } = await import('undici')
     const form = new FormData()
-    if (input.bytes > TOAPIS_UPLOAD_LIMIT && role === 'ref') {
-      // References may be 50 MB by URL but uploads stop at 10 MB: re-encode to JPEG to fit. The
-      // mask stays PNG (its alpha is the point); validation keeps it under the limit.
-      const bytes = await shrinkToJpeg(input.path, TOAPIS_UPLOAD_LIMIT)
-      form.append('file', new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }), 'ref.jpg')
-    } else {
-      form.append('file', await openAsBlob(input.path, { type: `image/${input.format}` }), `${role}.${input.format === 'jpeg' ? 'jpg' : input.format}`)
-    }
+    const file = await uploadFile(input, role)
+    form.append('file', file.blob, file.name)
     form.append('purpose', 'generation')
     const response = await callJson(http, {
       stage: 'upload',
@@ -143,44 +138,96 @@ export function createToapisProvider(config: ProviderConfig, options: { dispatch
   }
 }
 
-/** Status normalisation (providers.md §1.4, §5): only `completed` and `failed` are terminal. */
-export function normalizeTask(body: unknown): TaskStatus {
-  const task = (body ?? {}) as Record<string, unknown>
-  const status = typeof task.status === 'string' ? task.status.toLowerCase() : ''
-  const percent = typeof task.progress === 'number' ? Math.max(0, Math.min(100, task.progress)) : undefined
-  if (status === 'completed') {
-    const urls = resultUrls(task)
-    if (urls.length === 0) return { state: 'failed', code: 'no_result', message: 'the task completed without any result URL', final: false }
-    return { state: 'completed', urls, ...(typeof task.revised_prompt === 'string' ? { revisedPrompt: task.revised_prompt } : {}) }
-  }
-  if (status === 'failed') {
-    const error = (task.error ?? {}) as { code?: unknown; message?: unknown }
-    const code = String(error.code ?? 'failed')
-    const message = typeof error.message === 'string' ? error.message : typeof task.fail_reason === 'string' ? task.fail_reason : 'the task failed'
-    return { state: 'failed', code, message, final: true }
-  }
-  if (status === 'pending' || status === 'submitted' || status === 'queued') return { state: 'queued', ...(percent !== undefined ? { percent } : {}) }
-  // `in_progress` and any value we do not know are "still running".
-  return { state: 'running', ...(percent !== undefined ? { percent } : {}) }
+/** What a toapis status means. */
+type StatusClass = 'queued' | 'running' | 'completed' | 'failed'
+
+/**
+ * Every toapis status images-edit knows, in one table (providers.md §1.4 and its 2026-12 check):
+ * the documented `queued`/`in_progress`/`completed`/`failed`, `submitted` and `pending`, and the
+ * spellings third-party clients and gateways answer with. A failed status is final: the service
+ * will not finish that task, and a resubmit is a new paid call the user decides on.
+ */
+export const TOAPIS_STATUSES: Readonly<Record<string, StatusClass>> = {
+  queued: 'queued',
+  pending: 'queued',
+  submitted: 'queued',
+  in_progress: 'running',
+  processing: 'running',
+  running: 'running',
+  completed: 'completed',
+  succeeded: 'completed',
+  success: 'completed',
+  failed: 'failed',
+  failure: 'failed',
+  error: 'failed',
+  cancelled: 'failed',
+  canceled: 'failed',
+  expired: 'failed',
+  timeout: 'failed',
 }
 
-/** `result.data[].url` first, then the documented fallbacks (providers.md §1.4). */
-function resultUrls(task: Record<string, unknown>): string[] {
+/**
+ * Status normalisation from {@link TOAPIS_STATUSES}. A status outside the table is reported as
+ * `running` with `unknownStatus` set, so the runner can end the task after a bounded time.
+ */
+export function normalizeTask(body: unknown): TaskStatus {
+  const task = (body ?? {}) as Record<string, unknown>
+  const raw = typeof task.status === 'string' ? task.status.trim() : ''
+  const status = raw.toLowerCase().replace(/[\s-]+/g, '_')
+  const percent = typeof task.progress === 'number' && Number.isFinite(task.progress) ? Math.max(0, Math.min(100, task.progress)) : undefined
+  const progress = percent !== undefined ? { percent } : {}
+  const kind = Object.hasOwn(TOAPIS_STATUSES, status) ? TOAPIS_STATUSES[status] : undefined
+  switch (kind) {
+    case 'completed': {
+      const urls = resultUrls(task)
+      if (urls.length === 0) return { state: 'failed', code: 'no_result', message: `the task reported ${raw} without any result URL`, final: false }
+      return { state: 'completed', urls, ...(typeof task.revised_prompt === 'string' ? { revisedPrompt: task.revised_prompt } : {}) }
+    }
+    case 'failed':
+      return failedTask(task, status)
+    case 'queued':
+      return { state: 'queued', ...progress }
+    case 'running':
+      return { state: 'running', ...progress }
+    default:
+      return { state: 'running', ...progress, unknownStatus: raw === '' ? '(no status)' : raw.slice(0, 80) }
+  }
+}
+
+/** A task that ended without a result: its error code (or the status itself) and message. */
+function failedTask(task: Record<string, unknown>, status: string): TaskStatus {
+  const error = (task.error ?? {}) as { code?: unknown; message?: unknown }
+  const code = error.code !== undefined && error.code !== null && error.code !== '' ? String(error.code) : status
+  const message =
+    typeof error.message === 'string'
+      ? error.message
+      : typeof task.fail_reason === 'string'
+        ? task.fail_reason
+        : status === 'failed'
+          ? 'the task failed'
+          : `the task ended with status ${status}`
+  return { state: 'failed', code, message, final: true }
+}
+
+/**
+ * Every result URL the answer carries, from each documented place in order — `result.data[].url`,
+ * the top-level `url`, then the `data`, `output` and `images` lists third-party clients read —
+ * without duplicates (providers.md §1.4). The runner takes at most as many as were asked for.
+ */
+export function resultUrls(task: Record<string, unknown>): string[] {
   const fromList = (list: unknown) =>
     Array.isArray(list)
       ? list.map((item) => (typeof item === 'string' ? item : (item as { url?: unknown })?.url)).filter((url): url is string => typeof url === 'string')
       : []
   const result = task.result as { data?: unknown } | undefined
-  for (const candidate of [
-    fromList(result?.data),
-    typeof task.url === 'string' ? [task.url] : [],
-    fromList(task.data),
-    fromList(task.output),
-    fromList(task.images),
-  ]) {
-    if (candidate.length > 0) return candidate
-  }
-  return []
+  const all = [
+    ...fromList(result?.data),
+    ...(typeof task.url === 'string' ? [task.url] : []),
+    ...fromList(task.data),
+    ...fromList(task.output),
+    ...fromList(task.images),
+  ]
+  return [...new Set(all.map((url) => url.trim()).filter((url) => url !== ''))]
 }
 
 /** toapis error bodies vary (providers.md §1.6): OpenAI-style, flat `{message}`, or HTML from the gateway. */
@@ -197,6 +244,7 @@ export const mapToapisError: ErrorMapper = ({ status, body, text, headers }, sta
     typeof envelope.error?.message === 'string' ? envelope.error.message : typeof envelope.message === 'string' ? envelope.message : snippet(text, [])
   const requestId = header(headers, 'x-request-id')
   const base = { provider: 'toapis' as const, stage, status, ...(code ? { providerCode: code } : {}), ...(requestId ? { requestId } : {}) }
+  const retry = retryFacts({ provider: 'toapis', stage, status, code, json: body !== undefined, headers })
   if (status === 401 || status === 403) {
     return new ProviderError(`toapis rejected the API key (HTTP ${status}: ${detail}). Check TOAPIS_API_KEY (or the variable named by apiKeyEnv).`, base)
   }
@@ -207,20 +255,38 @@ export const mapToapisError: ErrorMapper = ({ status, body, text, headers }, sta
   if (code === 'task_not_exist' || code === 'task_not_found' || (status === 404 && stage === 'poll')) {
     return new ProviderError('toapis does not know this task (expired or never created); the job will be submitted again on the next run', base)
   }
-  if (status === 429)
-    return new ProviderError(`toapis rate limit (HTTP 429${detail ? `: ${detail}` : ''})`, {
-      ...base,
-      retryable: true,
-      notAccepted: true,
-      ...retryAfter(headers),
-    })
-  if (status === 503) {
-    // 503 means the request was not processed (limiter unavailable, no channel): safe to send again.
-    return new ProviderError(`toapis is unavailable (HTTP 503: ${detail})`, { ...base, retryable: true, notAccepted: true, ...retryAfter(headers) })
-  }
-  if (status >= 500 || status === 408)
-    return new ProviderError(`toapis server error (HTTP ${status}: ${detail})`, { ...base, retryable: true, ...retryAfter(headers) })
+  if (status === 429) return new ProviderError(`toapis rate limit (HTTP 429${detail ? `: ${detail}` : ''})`, { ...base, ...retry })
+  if (status === 503) return new ProviderError(`toapis is unavailable (HTTP 503: ${detail})`, { ...base, ...retry })
+  if (status >= 500 || status === 408) return new ProviderError(`toapis server error (HTTP ${status}: ${detail})`, { ...base, ...retry })
   return new ProviderError(`toapis rejected the request (HTTP ${status}: ${detail})`, base)
+}
+
+/** Formats toapis takes as references (providers.md, "Checked again from outside"). */
+const TOAPIS_REF_FORMATS: readonly string[] = ['png', 'jpeg']
+
+/**
+ * The bytes uploaded for one input. toapis takes PNG or JPEG references of at most 10 MB: a WebP
+ * (or any other format) ref is re-encoded to PNG — lossless, alpha kept — and a ref over the
+ * limit to JPEG. The mask is sent as it is (PNG with alpha; validation keeps it under the limit).
+ */
+async function uploadFile(input: Extract<InputImage, { kind: 'file' }>, role: 'ref' | 'mask'): Promise<{ blob: Blob; name: string }> {
+  const fits = input.bytes <= TOAPIS_UPLOAD_LIMIT
+  if (role === 'mask' || (fits && TOAPIS_REF_FORMATS.includes(input.format))) {
+    return { blob: await openAsBlob(input.path, { type: `image/${input.format}` }), name: `${role}.${input.format === 'jpeg' ? 'jpg' : input.format}` }
+  }
+  if (!TOAPIS_REF_FORMATS.includes(input.format)) {
+    const png = await toPng(input.path)
+    if (png.length <= TOAPIS_UPLOAD_LIMIT) return { blob: new Blob([new Uint8Array(png)], { type: 'image/png' }), name: 'ref.png' }
+  }
+  // References may be 50 MB by URL but uploads stop at 10 MB: re-encode to JPEG to fit.
+  const jpeg = await shrinkToJpeg(input.path, TOAPIS_UPLOAD_LIMIT)
+  return { blob: new Blob([new Uint8Array(jpeg)], { type: 'image/jpeg' }), name: 'ref.jpg' }
+}
+
+/** A lossless PNG of an image: the same pixel grid (a mask still matches it), metadata kept. */
+async function toPng(path: string): Promise<Buffer> {
+  const { default: sharp } = await import('sharp')
+  return sharp(path).keepMetadata().png().toBuffer()
 }
 
 async function shrinkToJpeg(path: string, limit: number): Promise<Buffer> {

@@ -4,6 +4,22 @@ import type { ProviderProgress } from '../providers/provider.js'
 export interface JobError {
   code: string
   message: string
+  /**
+   * Set when the failure concerns a paid call: `yes` — the service accepted and billed it but no
+   * image was collected; `maybe` — the call was sent and its outcome is unknown. A rerun does not
+   * repeat a `yes` call whose task id is journaled; a `maybe` one may be paid again.
+   */
+  billed?: 'yes' | 'maybe'
+  /** The provider's task id, when there is one. */
+  taskId?: string
+}
+
+/** A paid call the runner is waiting for while it stops. */
+export interface InFlightCall {
+  id: string
+  provider: string
+  /** `submit`/`generate`: the paid request itself; `download`: collecting what a synchronous call returned. */
+  stage: 'submit' | 'generate' | 'download'
 }
 
 /**
@@ -31,6 +47,12 @@ export type RunEvent =
   | { type: 'job:done'; id: string; provider: string; outputs: string[]; newImages: number; elapsedMs: number }
   | { type: 'job:failed'; id: string; provider: string; error: JobError; elapsedMs: number }
   | { type: 'warning'; id?: string; message: string }
+  /**
+   * The run was asked to stop (first Ctrl-C): nothing new starts, and these paid calls, already
+   * sent, are still being answered so their results or task ids are kept. Abandoning them
+   * (second Ctrl-C) leaves them possibly billed.
+   */
+  | { type: 'run:stopping'; inFlight: InFlightCall[] }
   | {
       type: 'run:done'
       done: number

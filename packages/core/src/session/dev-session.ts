@@ -82,6 +82,8 @@ export class DevSession {
   private readonly builds = new Set<Promise<unknown>>()
   private refreshing: Promise<unknown> = Promise.resolve()
   private readonly controller = new AbortController()
+  /** Abandons paid calls in flight (a second Ctrl-C, or a close that may not wait any longer). */
+  private readonly abandonController = new AbortController()
   private readonly placeholders = new Map<string, Promise<Uint8Array>>()
   private closed = false
 
@@ -199,6 +201,7 @@ export class DevSession {
         only: items.map((item) => item.job.id),
         frozen: this.options.frozen ?? false,
         signal: this.controller.signal,
+        abandon: this.abandonController.signal,
         isCurrent: (id, key) => this.loaded?.jobs.find((job) => job.id === id)?.key === key,
         onEvent: (event) => this.onRunEvent(event, keys),
       })
@@ -315,13 +318,25 @@ export class DevSession {
   }
 
   /**
-   * Stops. With `abort`, running provider calls are cancelled (task ids stay journaled, so the next
-   * run resumes them without paying again); without it, running jobs finish first.
+   * Stops. With `abort`, nothing new starts and free work (uploads, polls) stops at once, but paid
+   * calls already sent are still answered, so their task ids are journaled and their results kept
+   * (the next run resumes them without paying again); without it, running jobs finish first.
+   * `abandon` (or `abandonAfterMs` passing) gives up on those paid calls too; their jobs are then
+   * reported as possibly billed.
    */
-  async close(options: { abort?: boolean } = {}): Promise<void> {
+  async close(options: { abort?: boolean; abandon?: AbortSignal; abandonAfterMs?: number } = {}): Promise<void> {
     this.closed = true
     if (options.abort) this.controller.abort(new ImagesEditError('ABORTED', 'the dev session closed'))
-    await this.idle()
+    const abandon = () => this.abandonController.abort(new ImagesEditError('ABORTED', 'paid calls abandoned'))
+    if (options.abandon?.aborted) abandon()
+    options.abandon?.addEventListener('abort', abandon, { once: true })
+    const timer = options.abandonAfterMs === undefined ? undefined : setTimeout(abandon, options.abandonAfterMs)
+    try {
+      await this.idle()
+    } finally {
+      clearTimeout(timer)
+      options.abandon?.removeEventListener('abort', abandon)
+    }
     await this.project.close()
   }
 

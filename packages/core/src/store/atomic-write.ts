@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { withFsErrors } from '../fs/project-fs.js'
 import { isProcessAlive } from './process-alive.js'
 
 /** Every temporary file images-edit writes carries this marker, so a crashed run's leftovers can be swept. */
@@ -14,6 +15,11 @@ export const TEMP_MARKER = '.images-edit-tmp-'
  * (see {@link TEMP_MARKER}) to sweep leftovers of a `kill -9`, and a folder fsync for the rename.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  // A read-only or full disk is the user's environment, not a bug: a plain message with the path.
+  await withFsErrors({ path, doing: `writing ${path}` }, () => writeAtomically(path, data))
+}
+
+async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {
   const folder = dirname(path)
   await mkdir(folder, { recursive: true })
   const temporary = join(folder, `${TEMP_MARKER}${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`)

@@ -1,5 +1,6 @@
-import { access, readdir, readFile, rm } from 'node:fs/promises'
+import { access, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readBounded, readBoundedText } from '../fs/project-fs.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
 import { sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
 import type { JobRecord, ResultStore } from './store.js'
@@ -48,7 +49,7 @@ export class FileSystemStore implements ResultStore {
   async getObject(hash: string): Promise<Uint8Array | undefined> {
     let bytes: Buffer
     try {
-      bytes = await readFile(this.objectPath(hash))
+      bytes = await readBounded(this.objectPath(hash), 'output')
     } catch {
       return undefined
     }
@@ -91,7 +92,7 @@ export class FileSystemStore implements ResultStore {
   async getRecord(key: string): Promise<JobRecord | undefined> {
     let text: string
     try {
-      text = await readFile(this.recordPath(key), 'utf8')
+      text = await readBoundedText(this.recordPath(key), 'record')
     } catch {
       return undefined
     }

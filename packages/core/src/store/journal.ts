@@ -1,5 +1,7 @@
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readBoundedText } from '../fs/project-fs.js'
+import type { OutputFormat, PixelSize } from '../providers/provider.js'
 import { writeFileAtomic } from './atomic-write.js'
 
 /** A paid task that was submitted and whose images are not stored yet. */
@@ -11,8 +13,23 @@ export interface JournalEntry {
   count: number
   provider: string
   model: string
+  /** The service's task id (task services; aa names its synchronous answers too). */
   taskId: string
   submittedAt: string
+  /**
+   * Result URLs a synchronous call answered with, journaled before they are downloaded: a failed
+   * or interrupted download is retried from here on the next run instead of paying again.
+   */
+  urls?: string[]
+  /** What the request asked for, so the result can be checked and kept even when the recipe has changed since. */
+  format?: OutputFormat
+  size?: PixelSize
+  /**
+   * The service accepted and billed this call but handed back nothing and offers no way to ask
+   * for it later (aa answering before its task finished). Kept so the job is not paid again
+   * silently: the next build reports it; `--force` starts a new, paid take.
+   */
+  uncollectable?: string
 }
 
 /**
@@ -29,8 +46,8 @@ export class Journal {
 
   async get(key: string, take: number, firstIndex: number): Promise<JournalEntry | undefined> {
     try {
-      const entry = JSON.parse(await readFile(this.path(key, take, firstIndex), 'utf8')) as JournalEntry
-      return entry.key === key && typeof entry.taskId === 'string' ? entry : undefined
+      const entry = JSON.parse(await readBoundedText(this.path(key, take, firstIndex), 'journal')) as JournalEntry
+      return entry.key === key && typeof entry.taskId === 'string' && entry.take === take && entry.firstIndex === firstIndex ? entry : undefined
     } catch {
       return undefined
     }
@@ -50,7 +67,7 @@ export class Journal {
     const entries: JournalEntry[] = []
     for (const name of names.filter((item) => item.endsWith('.json')).sort()) {
       try {
-        entries.push(JSON.parse(await readFile(join(this.dir, name), 'utf8')) as JournalEntry)
+        entries.push(JSON.parse(await readBoundedText(join(this.dir, name), 'journal')) as JournalEntry)
       } catch {
         // a damaged entry cannot be resumed; the job will be submitted again
       }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readCacheText } from '../fs/project-fs.js'
 import type { ProviderId, UploadCache } from '../providers/provider.js'
 import { writeFileAtomic } from './atomic-write.js'
 
@@ -26,7 +26,7 @@ export class FileUploadCache implements UploadCache {
   private async load(): Promise<Record<string, Entry>> {
     if (!this.entries) {
       try {
-        const value = JSON.parse(await readFile(this.path, 'utf8')) as unknown
+        const value = JSON.parse((await readCacheText(this.path)) ?? '') as unknown
         this.entries = value && typeof value === 'object' ? (value as Record<string, Entry>) : {}
       } catch {
         this.entries = {}

@@ -1,0 +1,64 @@
+import { join } from 'node:path'
+import { checkProjectPath } from '../fs/project-fs.js'
+import type { FileIndex } from '../hash/file-index.js'
+import type { ResultStore } from '../store/store.js'
+import type { LockedJob, LockVerifier, WrittenLock } from './lock-file.js'
+
+const HEX64 = /^[0-9a-f]{64}$/
+
+/** Where a lock's entries can be checked: the project root (outputs on disk) and the store. */
+export interface LockEvidence {
+  root: string
+  store: ResultStore
+  fileIndex: FileIndex
+}
+
+/**
+ * The {@link LockVerifier} of a project. A lock text images-edit did not write is accepted when
+ * each entry is accounted for: it is the entry images-edit last wrote, or its outputs are on disk
+ * with the sha256 it names (a clone, a merge, a checkout: outputs are committed with the lock),
+ * or the store has that take of that key with those images. An entry the store contradicts, a
+ * new entry nothing backs (once images-edit has written a lock here), or an entry removed while
+ * its outputs are still on disk as written, is a hand edit.
+ */
+export function lockVerifier(evidence: LockEvidence): LockVerifier {
+  return async (lock, written) => {
+    const reasons = await Promise.all(Object.entries(lock.jobs).map(([id, entry]) => checkEntry(id, entry, written, evidence)))
+    const reason = reasons.find((item) => item !== undefined)
+    if (reason) return reason
+    for (const [id, was] of Object.entries(written?.jobs ?? {})) {
+      if (lock.jobs[id] || was.outputs.length === 0) continue
+      if (await allOnDisk(was.outputs, evidence)) return `the entry for ${id} was removed, though its outputs are still on disk as images-edit wrote them`
+    }
+    return undefined
+  }
+}
+
+async function checkEntry(id: string, entry: LockedJob, written: WrittenLock | undefined, evidence: LockEvidence): Promise<string | undefined> {
+  const outputs = entry.outputs.map((output): [string, string] => [output.path, output.sha256])
+  const was = written?.jobs[id]
+  if (was && was.key === entry.key && was.take === entry.take && sameOutputs(was.outputs, outputs)) return undefined
+  if (outputs.length > 0 && (await allOnDisk(outputs, evidence))) return undefined
+  if (!HEX64.test(entry.key)) return `the entry for ${id} has a key that is not a sha256`
+  const record = await evidence.store.getRecord(entry.key)
+  const take = record?.takes.find((item) => item.take === entry.take)
+  if (take && entry.outputs.every((output, index) => take.images[index]?.sha256 === output.sha256)) return undefined
+  if (record) return `the entry for ${id} names images (take ${entry.take}) that neither the outputs on disk nor the store have for its key`
+  if (written) return `the entry for ${id} is backed neither by its outputs on disk nor by the store`
+  // A fresh clone without outputs (a remote store): nothing to check against.
+  return undefined
+}
+
+function sameOutputs(a: readonly [string, string][], b: readonly [string, string][]): boolean {
+  return a.length === b.length && a.every(([path, sha], index) => b[index]?.[0] === path && b[index]?.[1] === sha)
+}
+
+async function allOnDisk(outputs: readonly [string, string][], evidence: LockEvidence): Promise<boolean> {
+  for (const [path, sha] of outputs) {
+    // Hashed only where it really is inside the project.
+    if (!(await checkProjectPath(evidence.root, path)).ok) return false
+    const lookup = await evidence.fileIndex.lookup(join(evidence.root, path))
+    if (!lookup.ok || lookup.info.sha256 !== sha) return false
+  }
+  return true
+}
