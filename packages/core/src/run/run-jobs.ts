@@ -344,6 +344,11 @@ async function collectChunk(
       crashPoint('mid-commit-store')
     }
   } catch (error) {
+    // Images of a synchronous answer already stored are kept: the job asks only for the rest.
+    if (!entry && images.length > 0 && error instanceof ProviderError) {
+      warnings.push(`${error.message} — the ${images.length} image(s) before it are kept`)
+      return { images, warnings, result }
+    }
     throw await paidResultLost(error, entry, provider, journal, run)
   } finally {
     run.inFlight.delete(job.id)
@@ -468,7 +473,19 @@ async function callProvider(
       crashPoint('after-submit')
       context.emit({ type: 'job:progress', id: job.id, stage: 'submitted', taskId })
     }
+    const current = entry
     const status = await waitForTask(provider, entry, context.limits(job.provider), free, gate, onRetry, journal).catch(async (error: unknown) => {
+      if (journal.unsaved > 0 && ImagesEditError.is(error) && error.code === 'ABORTED') {
+        // The id lives only in memory (the journal could not be written): say so, with the id.
+        throw markBilled(
+          new ImagesEditError(
+            'ABORTED',
+            `interrupted before ${job.provider} task ${current.taskId} was collected, and the journal could not be written: it was billed, and a rerun cannot resume it — check the ${job.provider} console`,
+          ),
+          'yes',
+          current.taskId,
+        )
+      }
       if (
         error instanceof ProviderError &&
         !error.retryable &&
@@ -539,7 +556,7 @@ async function paidCall<T>(
   attempts: { paid: number },
 ): Promise<T> {
   try {
-    return await gate.paid(async () => {
+    const value = await gate.paid(async () => {
       if (run.stop.aborted || run.hard.aborted) throw new ImagesEditError('ABORTED', 'interrupted before the paid request was sent')
       attempts.paid++
       run.inFlight.set(job.id, { id: job.id, provider: job.provider, stage })
@@ -549,6 +566,9 @@ async function paidCall<T>(
         run.inFlight.delete(job.id)
       }
     })
+    // Attempts count per request: the next chunk's refusals get the full allowance.
+    attempts.paid = 0
+    return value
   } catch (error) {
     if (run.hard.aborted && !(ImagesEditError.is(error) && error.message.startsWith('interrupted before'))) {
       throw markBilled(
@@ -678,7 +698,7 @@ function downloadResult(provider: ImageEditProvider, url: string, job: Job, cont
  * keeps collecting it, the write is retried at every step, and a warning names the task.
  */
 class JournalWriter {
-  private readonly unsaved = new Map<string, JournalEntry>()
+  private readonly unsavedEntries = new Map<string, JournalEntry>()
 
   constructor(
     private readonly journal: Journal,
@@ -689,10 +709,10 @@ class JournalWriter {
   async put(entry: JournalEntry): Promise<void> {
     try {
       await this.journal.put(entry)
-      this.unsaved.delete(slot(entry))
+      this.unsavedEntries.delete(slot(entry))
     } catch (error) {
-      const first = !this.unsaved.has(slot(entry))
-      this.unsaved.set(slot(entry), entry)
+      const first = !this.unsavedEntries.has(slot(entry))
+      this.unsavedEntries.set(slot(entry), entry)
       if (first) {
         this.emit({
           type: 'warning',
@@ -704,12 +724,17 @@ class JournalWriter {
   }
 
   /** Retries entries that could not be written. */
+  /** Entries held in memory only. */
+  get unsaved(): number {
+    return this.unsavedEntries.size
+  }
+
   async flush(): Promise<void> {
-    for (const entry of [...this.unsaved.values()]) await this.put(entry)
+    for (const entry of [...this.unsavedEntries.values()]) await this.put(entry)
   }
 
   async delete(key: string, take: number, firstIndex: number): Promise<void> {
-    this.unsaved.delete(`${key}-${take}-${firstIndex}`)
+    this.unsavedEntries.delete(`${key}-${take}-${firstIndex}`)
     // A stale entry is pruned by the next build once its images are stored; it never costs money.
     await this.journal.delete(key, take, firstIndex).catch(() => {})
   }
