@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Provisions Chromium once (Debian's package, as root) before the browser suites run.
+    globalSetup: ['test/setup/global.ts'],
     reporters: process.env.CI ? ['default'] : ['default'],
   },
 })

@@ -235,7 +235,7 @@ recipes:
     const dir = await project(SIZES_MANIFEST)
     const cases: [string[], RegExp][] = [
       [['frobnicate'], /unknown command "frobnicate"/],
-      [['build', '--frobnicate'], /Unknown option '--frobnicate'/],
+      [['build', '--frobnicate'], /unknown option --frobnicate for `build`/],
       [['status', '--max-images', '3'], /--max-images applies to `build` only/],
       [['build', '--max-images', 'many'], /--max-images must be a whole number/],
       [['build', '--provider', 'nope'], /--provider must be one of/],

@@ -172,7 +172,7 @@ describe.concurrent('user files are safe, end to end', () => {
     // Restoring is not generating: allowed in frozen mode too.
     const restored = await runCli(['build'], { cwd: dir, env: { CI: 'true' } })
     expect(restored.code, restored.stderr).toBe(0)
-    expect(restored.stdout).toMatch(/^↺ three restored from cache \(out\/three\.png\)$/m)
+    expect(restored.stdout).toMatch(/^↺ three restored from the store \(out\/three\.png\)$/m)
     expect(restored.stdout).toMatch(/0 generated \(0 new images\), 2 up to date, 1 restored, 0 failed/)
     expect(await sha256File(join(dir, 'out/three.png'))).toBe(before)
     expect(Buffer.compare(await readFile(join(dir, 'images.edit.lock')), lock)).toBe(0)

@@ -1,18 +1,12 @@
-// Types for `images-edit:*` imports. Reference them once, e.g. in src/vite-env.d.ts:
+// Loose types for `images-edit:*` imports, for projects WITHOUT the plugin's `dts` option:
 //   /// <reference types="vite-plugin-images-edit/client" />
-// With the plugin's `dts` option, a generated file also declares each recipe id, so an import of a
-// recipe that does not exist is a type error.
+// Any recipe name type-checks here. With `dts` on, reference the generated file instead (it
+// declares one module per recipe, so an import of a recipe that does not exist is a type error)
+// and do not reference this file: its wildcard would accept every name again.
+
+/// <reference path="./events.d.ts" />
 
 declare module 'images-edit:*' {
   const image: import('vite-plugin-images-edit').ImagesEditModule
   export default image
-}
-
-interface WindowEventMap {
-  /** Dispatched in dev when HMR swaps an image of an `images-edit:*` import in. */
-  'images-edit:update': CustomEvent<{
-    recipe: string
-    image: import('vite-plugin-images-edit').ImagesEditModule
-    previous: import('vite-plugin-images-edit').ImagesEditModule
-  }>
 }

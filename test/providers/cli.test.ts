@@ -3,8 +3,9 @@
  * `IMAGES_EDIT_TOAPIS_BASE_URL=… TOAPIS_API_KEY=… images-edit build`.
  */
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, it } from 'vitest'
-import { imageInfo, listFiles, readLockFile, runCli } from '../helpers.js'
+import { imageInfo, listFiles, readLockFile, repoRoot, runCli } from '../helpers.js'
 import { Resources } from './harness.js'
 
 /** Every provider key variable unset, so nothing leaks in from the test runner's environment. */
@@ -40,6 +41,27 @@ describe.concurrent('CLI end to end against the fake server', () => {
     const status = await runCli(['status'], { cwd: dir, env: NO_KEYS })
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toMatch(/^2\/2 up to date$/m)
+  })
+
+  it('a host that used fetch first (Astro does) cannot break uploads: multipart calls never go through the global dispatcher', async ({
+    expect,
+    onTestFinished,
+  }) => {
+    const resources = new Resources()
+    onTestFinished(() => resources.release())
+    const { server, dir } = await project(resources)
+    const preload = pathToFileURL(join(repoRoot, 'test/providers/host-fetch.mjs')).href
+    const env = {
+      ...NO_KEYS,
+      IMAGES_EDIT_TOAPIS_BASE_URL: server.baseUrls.toapis,
+      TOAPIS_API_KEY: 'test-key',
+      HOST_FETCH_URL: `${server.baseUrls.toapis}/models`,
+      NODE_OPTIONS: `--import ${preload}`,
+    }
+    const result = await runCli(['build'], { cwd: dir, env })
+    expect(result.code, result.stderr).toBe(0)
+    expect(server.submits()).toBe(2)
+    expect(server.requestCount('toapis.upload')).toBeGreaterThan(0)
   })
 
   it('no key: build exits 1 naming TOAPIS_API_KEY and suggesting --provider local, before any request; plan, status and validate need no key', async ({

@@ -1,8 +1,9 @@
 /**
- * Crash safety: the real CLI is killed with SIGKILL at every injected point of a build
- * (IMAGES_EDIT_CRASH_AT=<point>:<n>, see packages/core/src/run/crash-points.ts), 10 trials per
- * point with 1–4 jobs, n 1–2, provider concurrency 1 or 3, and the n-th arrival chosen so the
- * kill lands at different jobs. After each kill a plain rerun must:
+ * Crash safety: the real CLI is killed with SIGKILL at every crash point of a build, 10 trials
+ * per point with 1–4 jobs, n 1–2, provider concurrency 1 or 3, and the n-th arrival chosen so the
+ * kill lands at different jobs. The product has no fault hook: the kill is placed from outside by
+ * a preload (kill-at.mjs, `NODE_OPTIONS=--import`) at the file operation or HTTP exchange the
+ * engine performs at that point (see {@link KILL_AT}). After each kill a plain rerun must:
  *
  * - exit 0, every output with the exact size and the sha256 the lock gives it;
  * - leave every record verifying (FileSystemStore.getRecord checks its checksum) and naming only
@@ -25,6 +26,33 @@ import { lockProblems, storeProblems, taskIdsOnDisk, temporaryFiles } from './in
 
 const POINTS = ['after-upload', 'after-submit', 'mid-poll', 'mid-download', 'mid-commit-store', 'mid-commit-output', 'mid-commit-lock'] as const
 type Point = (typeof POINTS)[number]
+
+const PRELOAD = join(import.meta.dirname, 'kill-at.mjs')
+/**
+ * Where each point is, as what the engine does there (toapis: upload, submit, poll, download;
+ * kill-at.mjs describes the events). Paths are absolute: the patterns match their ends.
+ */
+const KILL_AT: Record<Point, { on: 'open' | 'rename' | 'renamed' | 'request' | 'response'; match: string }> = {
+  // The inputs are uploaded and the paid submit is about to leave: nothing of it sent yet.
+  'after-upload': { on: 'request', match: '^POST \\S*/images/generations$' },
+  // The submit's task id has just reached the journal.
+  'after-submit': { on: 'renamed', match: '/\\.images-edit/journal/[0-9a-f]{64}-\\d+-\\d+\\.json$' },
+  // A status answer has arrived and is not acted on yet.
+  'mid-poll': { on: 'response', match: '^GET \\S*/images/generations/[^/?]+$' },
+  // An image is downloaded (and decoded) and its store object not yet begun.
+  'mid-download': { on: 'open', match: '/\\.images-edit/objects/[0-9a-f]{2}/\\.images-edit-tmp-[^/]*$' },
+  // An image's store object has just been written; its record is not.
+  'mid-commit-store': { on: 'renamed', match: '/\\.images-edit/objects/[0-9a-f]{2}/[0-9a-f]{62}$' },
+  // Images stored, records and the outputs ledger written, an output file not yet begun.
+  'mid-commit-output': { on: 'open', match: '/out/\\.images-edit-tmp-[^/]*$' },
+  // The new lock is complete in its temporary file and not yet renamed over images.edit.lock.
+  'mid-commit-lock': { on: 'rename', match: '/images\\.edit\\.lock$' },
+}
+/** Environment that makes the CLI kill itself at the `nth` arrival of `point`. */
+const killAt = (point: Point, nth: number) => ({
+  NODE_OPTIONS: `--import=${PRELOAD}`,
+  IMAGES_EDIT_TEST_KILL_AT: JSON.stringify({ ...KILL_AT[point], nth }),
+})
 const TRIALS = 10
 /** Jobs per trial, by trial number. */
 const JOBS = [1, 2, 3, 4, 2, 3, 1, 4, 3, 2]
@@ -85,11 +113,14 @@ async function runTrial(expect: ExpectStatic, item: Trial): Promise<void> {
     const where = `${item.point}:${item.nth} (${item.jobs} jobs, n ${item.ns.join('/')}, concurrency ${item.concurrency})`
 
     // 1. The build dies at the injected point.
-    const killed = startCli(['build', '--json'], { cwd: dir, env: { ...env, IMAGES_EDIT_CRASH_AT: `${item.point}:${item.nth}` } })
+    const killed = startCli(['build', '--json'], { cwd: dir, env: { ...env, ...killAt(item.point, item.nth) } })
     const timer = setTimeout(() => killed.kill('SIGKILL'), 45_000)
     const exit = await killed.exited
     clearTimeout(timer)
-    expect(exit, `${where}: the build must die by SIGKILL\nstdout:\n${killed.stdout()}\nstderr:\n${killed.stderr()}`).toEqual({ code: null, signal: 'SIGKILL' })
+    const output = `stdout:\n${killed.stdout()}\nstderr:\n${killed.stderr()}`
+    expect(exit, `${where}: the build must die by SIGKILL\n${output}`).toEqual({ code: null, signal: 'SIGKILL' })
+    // Killed at the point itself, not by the timeout above.
+    expect(killed.stderr(), `${where}: the kill must come from kill-at.mjs\n${output}`).toContain(`kill-at: SIGKILL at ${KILL_AT[item.point].on} `)
     figures.kills++
 
     // Let requests the dead process left behind settle on the server, then see what reached the disk.

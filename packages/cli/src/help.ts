@@ -1,62 +1,238 @@
-/** `images-edit --help` text. Keep in step with README.md "CLI reference". */
-export const HELP = `images-edit — AI image edits as a reproducible build step
+/**
+ * The one description of the command line: every flag, every command and which flags it takes.
+ * `images-edit --help`, `images-edit help <command>`, `<command> --help`, the argument parser's
+ * option table and its per-command checks are all derived from here. Keep README.md "CLI
+ * reference" in step (test/cli-speaks.test.ts checks that every flag and command is in it).
+ */
 
-Usage
-  images-edit <command> [options] [recipe…]
+/** One command-line flag. */
+export interface FlagSpec {
+  type: 'boolean' | 'string'
+  short?: string
+  multiple?: boolean
+  /** Placeholder of the value in help, e.g. `n` for `--max-images <n>`. */
+  value?: string
+  /** One line. */
+  description: string
+}
 
-Commands
-  init        write a commented starter images.edit.yaml and .gitignore lines
-  validate    check the manifest (YAML, schema, providers, files); exit 0 or 2
-  plan        show what a build would do, why each job is stale, and how many
-              images would be paid for
-  build       run the plan: restore cached results, generate the rest, write
-              outputs and images.edit.lock
-  watch       build, then rebuild exactly the jobs whose inputs change (manifest,
-              refs, masks, new files in \`each\` folders) until Ctrl-C
-  status      per recipe: up to date, stale (why), missing output, modified
-  gc          delete store entries and outputs nothing references (--dry-run first)
+export const FLAGS = {
+  manifest: { type: 'string', short: 'm', value: 'path', description: 'the manifest (default: images.edit.yaml here or above)' },
+  json: { type: 'boolean', description: 'print JSON (build, watch: one event per line)' },
+  quiet: { type: 'boolean', short: 'q', description: 'only errors and the summary' },
+  verbose: { type: 'boolean', short: 'v', description: 'more detail (every job, with its reasons)' },
+  'no-color': { type: 'boolean', description: 'no colours (NO_COLOR is honoured too)' },
+  strict: { type: 'boolean', description: 'treat manifest warnings as errors' },
+  help: { type: 'boolean', short: 'h', description: "show help (with a command: that command's options)" },
+  version: { type: 'boolean', description: 'print the version' },
+  provider: { type: 'string', value: 'id', description: 'run every recipe on this provider: toapis, aa, openai or local (offline, free)' },
+  concurrency: { type: 'string', value: 'n', description: "jobs in flight at once (default: the manifest's concurrency, else 8)" },
+  force: { type: 'string', multiple: true, value: 'recipe', description: 'a new take for this recipe (paid again), overwriting edited outputs; repeatable' },
+  frozen: { type: 'boolean', description: 'refuse to generate anything, exit 3 if something would be (default when CI is set)' },
+  'no-frozen': { type: 'boolean', description: 'allow generating even when CI is set' },
+  'max-images': { type: 'string', value: 'n', description: 'refuse a run that would generate more than n new images (exit 3)' },
+  'keep-going': { type: 'boolean', description: 'finish the other jobs when one fails (the default)' },
+  'no-keep-going': { type: 'boolean', description: 'stop at the first failed job' },
+  'dry-run': { type: 'boolean', description: 'list what would be deleted and how many bytes it frees; delete nothing' },
+  'force-lock': { type: 'boolean', description: 'rewrite images.edit.lock even though it was edited by hand' },
+} as const satisfies Record<string, FlagSpec>
 
-Options
-  -m, --manifest <path>   manifest to use (default: images.edit.yaml here or above)
-      --json              one JSON event per line (build) or one JSON document
-  -q, --quiet             only errors and the summary
-  -v, --verbose           more detail (reasons for every job)
-      --no-color          no colours (NO_COLOR is honoured too)
-      --strict            treat manifest warnings as errors
-  -h, --help              this help
-      --version           print the version
+export type FlagName = keyof typeof FLAGS
 
-Build options
-      --provider <id>     run every recipe on this provider (e.g. local: offline, free)
-      --concurrency <n>   jobs in flight at once (default: manifest, else 8)
-      --force <recipe>    new take for this recipe (paid again), overwriting edited
-                          outputs; repeat for several recipes
-      --frozen            refuse to generate anything (default when CI is set)
-      --no-frozen         allow generation even when CI is set
-      --max-images <n>    refuse a run that would generate more than n new images
-      --no-keep-going     stop at the first failed job (default: finish the others)
-      --force-lock        rewrite images.edit.lock even though it was edited by hand
+/** Flags every command takes. */
+export const GLOBAL_FLAGS: readonly FlagName[] = ['manifest', 'json', 'quiet', 'verbose', 'no-color', 'strict', 'help', 'version']
 
-watch options
-      --provider <id>     as for build (e.g. local: try edits offline)
-      --frozen            refuse to generate; report what would be (default when CI is set)
-      --no-frozen         allow generation even when CI is set
-      --json              one JSON event per line (build events, job views, changes)
-  An invalid manifest edit prints the error and keeps the last good one. Ctrl-C stops
-  (exit 130) and names the jobs still in flight; their paid tasks stay journaled.
+/** A flag a command takes, optionally with a description of what it means for that command. */
+type FlagUse = FlagName | readonly [FlagName, string]
 
-gc options
-      --dry-run           list what would be deleted, delete nothing
+/** One command: what the overview says about it, and what its own help shows. */
+export interface CommandSpec {
+  /** One line, for the overview and the head of the command's help. */
+  summary: string
+  /** Arguments after the command name. */
+  args: string
+  /** Flags beyond {@link GLOBAL_FLAGS}. */
+  flags: readonly FlagUse[]
+  /** Sentences shown (wrapped) in the command's help. */
+  details?: readonly string[]
+  /** `[command line, comment]`; the first one also appears in the overview. */
+  examples: readonly (readonly [string, string])[]
+}
 
-Exit codes
-  0 success · 1 some jobs failed · 2 invalid manifest or usage
-  3 refused (frozen or over budget) · 130 interrupted (rerun to collect results)
+export const COMMANDS = {
+  init: {
+    summary: 'write a commented starter images.edit.yaml and .gitignore lines',
+    args: '',
+    flags: [],
+    details: ['Never overwrites an existing manifest. With --manifest <path>, writes the manifest there.'],
+    examples: [['images-edit init', 'images.edit.yaml in this folder']],
+  },
+  validate: {
+    summary: 'check the manifest (YAML, schema, providers, files); exit 0 or 2',
+    args: '',
+    flags: [['provider', 'check the recipes as if they all ran on this provider']],
+    details: ['Every problem is reported at once, as file:line:col with the offending line and a fix.'],
+    examples: [
+      ['images-edit validate', 'check images.edit.yaml'],
+      ['images-edit validate --strict', 'warnings fail too'],
+    ],
+  },
+  plan: {
+    summary: 'what a build would do, why each job is stale, what it would cost',
+    args: '[recipe…]',
+    flags: ['provider', ['force', 'plan a new take for this recipe, as build --force would; repeatable']],
+    details: ['Shows how many new images would be generated and paid for. Does no work and asks for no API key.'],
+    examples: [
+      ['images-edit plan', 'what would run, and why'],
+      ['images-edit plan --verbose', 'also the jobs that are up to date'],
+    ],
+  },
+  build: {
+    summary: 'restore what is stored, generate the rest, update the lock',
+    args: '[recipe…]',
+    flags: ['provider', 'concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going', 'force-lock'],
+    details: [
+      'Writes the outputs and images.edit.lock.',
+      'On a terminal a live view (one line per active job, an overall bar); elsewhere one plain line per state change.',
+    ],
+    examples: [
+      ['images-edit build --provider local', 'everything offline, free'],
+      ['images-edit build hero --force hero', 'a new take of hero (paid again)'],
+      ['CI=true images-edit build', 'frozen: exit 3 if anything would be generated'],
+    ],
+  },
+  watch: {
+    summary: 'build, then rebuild the jobs whose inputs change, until Ctrl-C',
+    args: '[recipe…]',
+    flags: [['provider', 'as for build (e.g. local: try edits offline)'], 'frozen', 'no-frozen'],
+    details: [
+      'Watches the manifest, every ref and mask, and the folders of `each` globs; reruns exactly the jobs whose key changed.',
+      'An invalid manifest edit prints the error and keeps the last good one.',
+      'Ctrl-C stops (exit 130) and names the jobs still in flight; their paid tasks stay journaled.',
+    ],
+    examples: [
+      ['images-edit watch --provider local', 'iterate on prompts offline'],
+      ['images-edit watch hero', 'only the hero recipe'],
+    ],
+  },
+  status: {
+    summary: 'per job: up to date, stale (why), missing output, edited by hand',
+    args: '[recipe…]',
+    flags: [['provider', 'as if every recipe ran on this provider']],
+    examples: [
+      ['images-edit status', 'every job'],
+      ['images-edit status --json', 'one JSON document'],
+    ],
+  },
+  gc: {
+    summary: 'delete what nothing references (run with --dry-run first)',
+    args: '',
+    flags: ['dry-run'],
+    details: ['Only files images-edit wrote are deleted, and never the take the lock uses.'],
+    examples: [
+      ['images-edit gc --dry-run', 'what would go, and how much it frees'],
+      ['images-edit gc', 'delete it'],
+    ],
+  },
+  help: {
+    summary: "a command's usage, options and examples (or: <command> --help)",
+    args: '[command]',
+    flags: [],
+    examples: [['images-edit help build', "build's options"]],
+  },
+} as const satisfies Record<string, CommandSpec>
 
-Examples
-  images-edit validate
-  images-edit plan
-  images-edit build --provider local
-  images-edit build hero --force hero
-  images-edit watch --provider local
-  CI=true images-edit build          # frozen: fails (exit 3) if anything would be generated
-`
+export type CommandName = keyof typeof COMMANDS
+
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[]
+
+export function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name)
+}
+
+export function isFlag(name: string): name is FlagName {
+  return Object.hasOwn(FLAGS, name)
+}
+
+function useName(use: FlagUse): FlagName {
+  return typeof use === 'string' ? use : use[0]
+}
+
+/** Every flag `command` takes: its own, then the global ones. */
+export function flagsOf(command: CommandName): FlagName[] {
+  return [...(COMMANDS[command] as CommandSpec).flags.map(useName), ...GLOBAL_FLAGS]
+}
+
+/** The commands that take `flag` as their own (not counting global flags). */
+export function commandsTaking(flag: FlagName): CommandName[] {
+  return COMMAND_NAMES.filter((name) => (COMMANDS[name] as CommandSpec).flags.some((use) => useName(use) === flag))
+}
+
+const INDENT = '  '
+const WIDTH = 80
+
+function flagLabel(name: FlagName): string {
+  const flag: FlagSpec = FLAGS[name]
+  return `${flag.short ? `-${flag.short}, ` : '    '}--${name}${flag.value ? ` <${flag.value}>` : ''}`
+}
+
+const FLAG_WIDTH = Math.max(...(Object.keys(FLAGS) as FlagName[]).map((name) => flagLabel(name).length)) + 3
+const COMMAND_WIDTH = Math.max(...COMMAND_NAMES.map((name) => name.length)) + 4
+
+/** `left` padded to `width`, then `text` wrapped, continuation lines aligned under it. */
+function row(left: string, text: string, width: number, indent = INDENT): string {
+  const lines: string[] = []
+  let current = ''
+  for (const word of text.split(' ')) {
+    if (current && indent.length + width + current.length + 1 + word.length > WIDTH) {
+      lines.push(current)
+      current = word
+    } else current = current ? `${current} ${word}` : word
+  }
+  lines.push(current)
+  return lines.map((line, index) => `${indent}${(index === 0 ? left : '').padEnd(width)}${line}`).join('\n')
+}
+
+function flagRows(uses: readonly FlagUse[]): string[] {
+  return uses.map((use) => row(flagLabel(useName(use)), typeof use === 'string' ? FLAGS[use].description : use[1], FLAG_WIDTH))
+}
+
+function exampleRows(examples: readonly (readonly [string, string])[]): string[] {
+  const width = Math.max(...examples.map(([line]) => line.length)) + 3
+  return examples.map(([line, comment]) => `${INDENT}${line.padEnd(width)}# ${comment}`)
+}
+
+const EXIT_CODES = [
+  `${INDENT}0 success · 1 some jobs failed · 2 invalid manifest or usage`,
+  `${INDENT}3 refused (frozen or over budget) · 130 interrupted (rerun to collect results)`,
+]
+
+/** `images-edit --help`, `images-edit help`. */
+export function renderOverview(): string {
+  const sections = [
+    'images-edit — AI image edits as a reproducible build step',
+    ['Usage', `${INDENT}images-edit <command> [options] [recipe…]`, `${INDENT}images-edit help <command>          a command's options and examples`].join('\n'),
+    ['Commands', ...COMMAND_NAMES.map((name) => row(name, COMMANDS[name].summary, COMMAND_WIDTH))].join('\n'),
+    ['Options for every command', ...flagRows(GLOBAL_FLAGS)].join('\n'),
+    ['Exit codes', ...EXIT_CODES].join('\n'),
+    ['Examples', ...exampleRows(COMMAND_NAMES.filter((name) => name !== 'help').flatMap((name) => (COMMANDS[name] as CommandSpec).examples.slice(0, 1)))].join(
+      '\n',
+    ),
+    'Run `images-edit help <command>` (or `images-edit <command> --help`) for the options of a command.',
+  ]
+  return `${sections.join('\n\n')}\n`
+}
+
+/** `images-edit help <command>`, `images-edit <command> --help`. */
+export function renderCommandHelp(command: CommandName): string {
+  const spec: CommandSpec = COMMANDS[command]
+  const sections = [
+    row('', `images-edit ${command} — ${spec.summary}`, 0, ''),
+    ['Usage', `${INDENT}images-edit ${command}${spec.flags.length ? ' [options]' : ''}${spec.args ? ` ${spec.args}` : ''}`].join('\n'),
+    ...(spec.details ? [row('', spec.details.join(' '), 0)] : []),
+    ...(spec.flags.length ? [['Options', ...flagRows(spec.flags)].join('\n')] : []),
+    ['Options for every command', ...flagRows(GLOBAL_FLAGS)].join('\n'),
+    [spec.examples.length === 1 ? 'Example' : 'Examples', ...exampleRows(spec.examples)].join('\n'),
+  ]
+  return `${sections.join('\n\n')}\n`
+}

@@ -3,11 +3,12 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
+  closest,
   type Diagnostic,
   formatDiagnostic,
   fsError,
+  type GcReport,
   ImagesEditError,
-  isCI,
   isFsError,
   MANIFEST_NAME,
   ManifestError,
@@ -17,16 +18,25 @@ import {
   RefusalError,
 } from '@images-edit/core'
 import pc from 'picocolors'
-import { HELP } from './help.js'
+import { COMMAND_NAMES, type CommandName, commandsTaking, FLAGS, flagsOf, isCommand, isFlag, renderCommandHelp, renderOverview } from './help.js'
 import { GITIGNORE_LINES, STARTER_MANIFEST } from './init-template.js'
-import { createJsonReporter, createLiveReporter, createPlainReporter, type Output, type Reporter } from './reporters.js'
+import {
+  createJsonReporter,
+  createLiveReporter,
+  createPlainReporter,
+  formatBytes,
+  type Output,
+  type Reporter,
+  type WarningOptions,
+  warningEventText,
+} from './reporters.js'
 import { watchCommand } from './watch.js'
 
 /** Exit codes (PRODUCT §7). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3, interrupted: 130 } as const
 
-const COMMANDS = ['init', 'validate', 'plan', 'build', 'watch', 'status', 'gc'] as const
-type Command = (typeof COMMANDS)[number]
+/** The commands that run against a project (`help` only prints). */
+type Command = Exclude<CommandName, 'help'>
 const PROVIDERS: readonly ProviderId[] = ['toapis', 'aa', 'openai', 'local']
 
 /** Streams and environment, injectable for tests. */
@@ -39,33 +49,88 @@ export interface MainIO {
   signal?: AbortSignal
 }
 
-const optionSpec = {
-  manifest: { type: 'string', short: 'm' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
-  'no-color': { type: 'boolean' },
-  strict: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  provider: { type: 'string' },
-  concurrency: { type: 'string' },
-  force: { type: 'string', multiple: true },
-  frozen: { type: 'boolean' },
-  'no-frozen': { type: 'boolean' },
-  'max-images': { type: 'string' },
-  'keep-going': { type: 'boolean' },
-  'no-keep-going': { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
-  'force-lock': { type: 'boolean' },
-} as const
+type Values = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>['values']
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof optionSpec; allowPositionals: true }>>['values']
-
+/** A mistake on the command line: exit 2, one line, and where to read more. */
 class UsageError extends ImagesEditError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** A second line, e.g. which help to read. */
+    readonly hint?: string,
+  ) {
     super('USAGE', message)
   }
+}
+
+/** What the command line asks for. */
+type Request =
+  | { kind: 'print'; text: string; code: number }
+  | { kind: 'run'; command: Command; recipes: string[]; values: Values; provider: ProviderId | undefined }
+
+const helpHint = (command?: string) => (command ? `Run \`images-edit help ${command}\` for its options.` : 'Run `images-edit help` for the list of commands.')
+
+/** A close match, when there is one; never for one- or two-letter words (anything is close to them). */
+function suggest(word: string, candidates: readonly string[]): string | undefined {
+  return word.length < 3 ? undefined : closest(word, candidates)
+}
+
+function unknownCommand(word: string): UsageError {
+  const guess = suggest(word, COMMAND_NAMES)
+  return new UsageError(`unknown command "${word}".${guess ? ` Did you mean \`${guess}\`?` : ` Commands: ${COMMAND_NAMES.join(', ')}.`}`, helpHint())
+}
+
+/**
+ * Reads the command line. Help and version requests become text to print; mistakes (an unknown
+ * command, an unknown flag, a flag another command takes, a missing value) are {@link UsageError}s
+ * with a suggestion, never the argument parser's own wording.
+ */
+function interpret(argv: readonly string[]): Request {
+  // Not strict: every option is checked below, against the flags of the command it goes with.
+  const { values, positionals, tokens } = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: false, tokens: true })
+  const [word, ...rest] = positionals
+  if (word === 'help') {
+    const target = rest[0]
+    if (target === undefined) return { kind: 'print', text: values.help ? renderCommandHelp('help') : renderOverview(), code: EXIT.ok }
+    if (!isCommand(target)) throw unknownCommand(target)
+    return { kind: 'print', text: renderCommandHelp(target), code: EXIT.ok }
+  }
+  if (word !== undefined && !isCommand(word)) throw unknownCommand(word)
+  if (values.help) return { kind: 'print', text: word ? renderCommandHelp(word) : renderOverview(), code: EXIT.ok }
+  if (values.version) return { kind: 'print', text: `${version()}\n`, code: EXIT.ok }
+  if (word === undefined) return { kind: 'print', text: renderOverview(), code: EXIT.usage }
+  const command = word as Command
+
+  const accepted = flagsOf(command)
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue
+    const raw = token.rawName
+    if (!isFlag(token.name)) {
+      const guess = raw.startsWith('--') ? suggest(token.name, accepted) : undefined
+      throw new UsageError(`unknown option ${raw} for \`${command}\`.${guess ? ` Did you mean --${guess}?` : ''}`, helpHint(command))
+    }
+    const name = token.name
+    if (!accepted.includes(name)) {
+      const owners = commandsTaking(name).map((owner) => `\`${owner}\``)
+      throw new UsageError(
+        `--${name} applies to ${owners.length > 1 ? `${owners.slice(0, -1).join(', ')} and ${owners.at(-1)}` : owners[0]} only`,
+        helpHint(command),
+      )
+    }
+    const flag = FLAGS[name]
+    if (flag.type === 'string') {
+      // `--manifest --json`: the next word is an option, not this one's value.
+      if (token.value === undefined || (!token.inlineValue && /^-[A-Za-z-]/.test(token.value))) {
+        throw new UsageError(`${raw} needs a value: --${name} <${'value' in flag ? flag.value : 'value'}>`, helpHint(command))
+      }
+    } else if (token.value !== undefined) {
+      throw new UsageError(`--${name} takes no value; got "${raw}=${token.value}"`, helpHint(command))
+    }
+  }
+  const parsed = values as Values
+  if (parsed.frozen && parsed['no-frozen']) throw new UsageError('--frozen and --no-frozen contradict each other', helpHint(command))
+  if (parsed['keep-going'] && parsed['no-keep-going']) throw new UsageError('--keep-going and --no-keep-going contradict each other', helpHint(command))
+  const provider = parsed.provider === undefined ? undefined : parseProvider(parsed.provider, command)
+  return { kind: 'run', command, recipes: rest, values: parsed, provider }
 }
 
 /** Runs the CLI; resolves to the exit code. Never throws. */
@@ -73,42 +138,35 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const env = io.env ?? process.env
   const outStream = io.out ?? process.stdout
   const errStream = io.err ?? process.stderr
-  let values: Values
-  let positionals: string[]
-  try {
-    ;({ values, positionals } = parseArgs({ args: [...argv], options: optionSpec, allowPositionals: true, strict: true }))
-  } catch (error) {
-    errStream.write(`images-edit: ${(error as Error).message}\nRun \`images-edit --help\` for usage.\n`)
-    return EXIT.usage
-  }
   // `images-edit build --json | head -1`: the reader going away must not crash the run mid-way.
   const ignoreClosedPipe = (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error
   }
   outStream.on?.('error', ignoreClosedPipe)
+  const noColorFlag = argv.includes('--no-color')
   const colorEnabled =
-    !values['no-color'] && !('NO_COLOR' in env && env.NO_COLOR !== '') && (Boolean(outStream.isTTY) || ('FORCE_COLOR' in env && env.FORCE_COLOR !== '0'))
+    !noColorFlag && !('NO_COLOR' in env && env.NO_COLOR !== '') && (Boolean(outStream.isTTY) || ('FORCE_COLOR' in env && env.FORCE_COLOR !== '0'))
   const output: Output = {
     out: outStream,
     err: errStream,
     colors: pc.createColors(colorEnabled),
-    quiet: Boolean(values.quiet),
-    verbose: Boolean(values.verbose),
+    quiet: argv.includes('--quiet') || argv.includes('-q'),
+    verbose: argv.includes('--verbose') || argv.includes('-v'),
   }
 
-  if (values.version) {
-    outStream.write(`${version()}\n`)
-    return EXIT.ok
+  let request: Request
+  try {
+    request = interpret(argv)
+  } catch (error) {
+    return reportError(error, output, { json: argv.includes('--json') })
   }
-  const [command, ...rest] = positionals
-  if (values.help || !command) {
-    outStream.write(HELP)
-    return command || values.help ? EXIT.ok : EXIT.usage
+  if (request.kind === 'print') {
+    outStream.write(request.text)
+    return request.code
   }
-  if (!COMMANDS.includes(command as Command)) {
-    errStream.write(`images-edit: unknown command "${command}". Commands: ${COMMANDS.join(', ')}.\nRun \`images-edit --help\` for usage.\n`)
-    return EXIT.usage
-  }
+  const { command, recipes, values } = request
+  output.quiet = Boolean(values.quiet)
+  output.verbose = Boolean(values.verbose)
 
   // First Ctrl-C: stop starting work, let paid calls already sent be answered. Second: abandon
   // them (the engine names each job that may have been billed). Third: leave at once.
@@ -123,11 +181,12 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   if (ownSignal) process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
   io.signal?.addEventListener('abort', () => controller.abort(), { once: true })
   try {
-    return await run(command as Command, rest, values, output, {
+    return await run(command, recipes, values, output, {
       env,
       cwd: io.cwd ?? process.cwd(),
       signal: controller.signal,
       abandon: abandon.signal,
+      provider: request.provider,
     })
   } catch (error) {
     return reportError(error, output, values)
@@ -141,13 +200,13 @@ async function run(
   recipes: string[],
   values: Values,
   output: Output,
-  context: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal; abandon: AbortSignal },
+  context: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal; abandon: AbortSignal; provider: ProviderId | undefined },
 ): Promise<number> {
   if (command === 'init') return init(values, output, context.cwd)
-  checkOptions(command, values)
-  const providerOverride = values.provider === undefined ? undefined : parseProvider(values.provider)
+  const providerOverride = context.provider
   const project = await openProject({
     cwd: context.cwd,
+    env: context.env,
     ...(values.manifest ? { manifest: values.manifest } : {}),
     ...(providerOverride ? { providerOverride } : {}),
   })
@@ -162,7 +221,7 @@ async function run(
       case 'watch':
         await watchCommand(project, {
           recipes,
-          frozen: values.frozen ? true : values['no-frozen'] ? false : isCI(context.env),
+          frozen: explicitFrozen(values),
           json: Boolean(values.json),
           output,
           cwd: context.cwd,
@@ -182,31 +241,22 @@ async function run(
   }
 }
 
-const BUILD_ONLY = ['concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going', 'force-lock'] as const
-
-const WATCH_OPTIONS: readonly string[] = ['frozen', 'no-frozen']
-
-function checkOptions(command: Command, values: Values): void {
-  if (command === 'watch') {
-    for (const name of BUILD_ONLY) if (!WATCH_OPTIONS.includes(name) && values[name] !== undefined) throw new UsageError(`--${name} applies to \`build\` only`)
-  } else if (command !== 'build' && command !== 'plan') {
-    for (const name of BUILD_ONLY) if (values[name] !== undefined) throw new UsageError(`--${name} applies to \`build\` only`)
-  } else if (command === 'plan') {
-    for (const name of BUILD_ONLY) if (name !== 'force' && values[name] !== undefined) throw new UsageError(`--${name} applies to \`build\` only`)
-  }
-  if (values['dry-run'] !== undefined && command !== 'gc') throw new UsageError('--dry-run applies to `gc` only')
-  if (values.frozen && values['no-frozen']) throw new UsageError('--frozen and --no-frozen contradict each other')
-  if (values['keep-going'] && values['no-keep-going']) throw new UsageError('--keep-going and --no-keep-going contradict each other')
+/** `--frozen` / `--no-frozen` as given; undefined lets core decide (frozen exactly when CI is set). */
+function explicitFrozen(values: Values): boolean | undefined {
+  return values.frozen ? true : values['no-frozen'] ? false : undefined
 }
 
-function parseProvider(value: string): ProviderId {
-  if (!PROVIDERS.includes(value as ProviderId)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}; got "${value}"`)
-  return value as ProviderId
+function parseProvider(value: string, command: Command): ProviderId {
+  if (PROVIDERS.includes(value as ProviderId)) return value as ProviderId
+  const guess = suggest(value, PROVIDERS)
+  throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}; got "${value}".${guess ? ` Did you mean ${guess}?` : ''}`, helpHint(command))
 }
 
 function parseCount(name: string, value: string | undefined, minimum: number): number | undefined {
   if (value === undefined) return undefined
-  if (!/^\d+$/.test(value) || Number(value) < minimum) throw new UsageError(`--${name} must be a whole number ≥ ${minimum}; got "${value}"`)
+  if (!/^\d+$/.test(value) || Number(value) < minimum) {
+    throw new UsageError(`--${name} must be a whole number ≥ ${minimum}; got "${value}"`, helpHint('build'))
+  }
   return Number(value)
 }
 
@@ -311,25 +361,33 @@ async function build(
   output: Output,
   context: { env: NodeJS.ProcessEnv; signal: AbortSignal; abandon: AbortSignal },
 ): Promise<number> {
+  const frozen = explicitFrozen(values)
+  const maxImages = parseCount('max-images', values['max-images'], 0)
+  const concurrency = parseCount('concurrency', values.concurrency, 1)
+  const strict = Boolean(values.strict)
+  // Loaded here so its warnings are printed as validate and plan print them (file:line:col, the
+  // line, the fix); the engine's copies of them in the event stream are then not printed again.
+  const loaded = await project.loadValid(strict)
+  const warnings = loaded.diagnostics.filter((item) => item.severity === 'warning')
+  if (!values.json && !output.quiet) printDiagnostics(warnings, output, process.cwd(), false)
+  const shown: WarningOptions = { manifestFile: relative(process.cwd(), project.manifestPath), printed: new Set(warnings.map(warningEventText)) }
   const reporter: Reporter = values.json
     ? createJsonReporter(output)
     : output.out.isTTY && !output.quiet
-      ? await createLiveReporter(output)
-      : createPlainReporter(output)
-  const frozen = values.frozen ? true : values['no-frozen'] ? false : isCI(context.env)
-  const maxImages = parseCount('max-images', values['max-images'], 0)
-  const concurrency = parseCount('concurrency', values.concurrency, 1)
+      ? await createLiveReporter(output, shown)
+      : createPlainReporter(output, shown)
   let result: Awaited<ReturnType<Project['build']>>
   try {
     result = await project.build({
+      loaded,
       only: recipes,
       force: values.force ?? [],
-      frozen,
+      ...(frozen !== undefined ? { frozen } : {}),
       ...(maxImages !== undefined ? { maxImages } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
       keepGoing: !values['no-keep-going'],
       forceLock: Boolean(values['force-lock']),
-      strict: Boolean(values.strict),
+      strict,
       signal: context.signal,
       abandon: context.abandon,
       onEvent: (event) => reporter.event(event),
@@ -413,18 +471,60 @@ async function gc(project: Project, values: Values, output: Output): Promise<num
     return EXIT.ok
   }
   const verb = dryRun ? 'would delete' : 'deleted'
-  for (const path of report.outputs) output.out.write(`${verb} output ${path}\n`)
-  for (const key of report.records) output.out.write(`${verb} record ${key.slice(0, 12)}\n`)
-  for (const take of report.takes) output.out.write(`${verb} take ${take.take} of ${take.key.slice(0, 12)}\n`)
-  if (values.verbose) for (const hash of report.objects) output.out.write(`${verb} object ${hash.slice(0, 12)}\n`)
-  output.out.write(
-    `${dryRun ? 'dry run: ' : ''}${report.outputs.length} output file(s), ${report.records.length} record(s), ${report.takes.length} old take(s), ${report.objects.length} object(s)${dryRun ? ' would be deleted; run `images-edit gc` to delete them' : ` deleted (${(report.bytes / 1024 / 1024).toFixed(1)} MiB of objects)`}\n`,
-  )
+  const line = (text: string) => output.out.write(`${text}\n`)
+  for (const path of report.outputs) line(`${verb} output ${path}`)
+  // A result is named by the outputs it was written to when those go too; an output that stays
+  // (edited by hand since) is not named, so no line reads as if it were deleted.
+  const deleting = new Set(report.outputs)
+  for (const result of report.results) line(`${verb} ${describeResult(result, deleting)}`)
+  for (const take of report.takes) {
+    const inUse = take.kept.length === 1 ? `take ${take.kept[0]} is in use` : `takes ${take.kept.join(', ')} are in use`
+    line(
+      `${verb} take ${take.take} of ${take.jobs.join(', ') || 'a job no longer in the manifest'} (${count(take.images, 'image')}, ${formatBytes(take.bytes)}; ${inUse})`,
+    )
+  }
+  if (output.verbose) for (const hash of report.objects) line(`${verb} stored image ${hash.slice(0, 12)}`)
+  const what = [
+    ...(report.outputs.length ? [count(report.outputs.length, 'output file')] : []),
+    ...(report.results.length ? [count(report.results.length, 'old result')] : []),
+    ...(report.takes.length ? [count(report.takes.length, 'old take')] : []),
+    ...(report.objects.length ? [count(report.objects.length, 'stored image')] : []),
+  ]
+  if (what.length === 0) {
+    line(dryRun ? 'dry run: nothing to delete' : 'nothing to delete')
+    return EXIT.ok
+  }
+  const list = what.length > 1 ? `${what.slice(0, -1).join(', ')} and ${what.at(-1)}` : what.join('')
+  const freed = `freeing ${formatBytes(report.bytes)} in .images-edit/${report.outputs.length ? ` and ${formatBytes(report.outputBytes)} of outputs` : ''}`
+  line(dryRun ? `dry run: would delete ${list}, ${freed}; run \`images-edit gc\` to delete them` : `deleted ${list}, ${freed}`)
   return EXIT.ok
 }
 
-function reportError(error: unknown, output: Output, values: Values): number {
+/** A result record gc deletes: its key names no recipe, so say what it held and where it went. */
+function describeResult(result: GcReport['results'][number], deletedOutputs: ReadonlySet<string>): string {
+  if (result.provider === undefined) return `a damaged result record (${formatBytes(result.bytes)})`
+  const facts = [
+    `${result.provider} ${result.model}`,
+    count(result.images, 'image'),
+    formatBytes(result.bytes),
+    ...(result.storedAt ? [`stored ${result.storedAt.slice(0, 16).replace('T', ' ')} UTC`] : []),
+  ].join(', ')
+  const outputs = result.outputs.filter((path) => deletedOutputs.has(path))
+  return outputs.length ? `the old result behind ${outputs.join(', ')} (${facts})` : `an old result no recipe uses any more (${facts})`
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
+function reportError(error: unknown, output: Output, values: { json?: boolean | undefined; strict?: boolean | undefined }): number {
   const { colors: c } = output
+  if (error instanceof UsageError) {
+    if (values.json)
+      output.out.write(`${JSON.stringify({ type: 'error', code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) })}\n`)
+    output.err.write(`${c.red('error:')} ${error.message}\n${error.hint ? `${error.hint}\n` : ''}`)
+    return EXIT.usage
+  }
   if (error instanceof ManifestError) {
     if (values.json) output.out.write(`${JSON.stringify({ type: 'error', code: error.code, message: error.message, diagnostics: error.diagnostics })}\n`)
     printDiagnostics(error.diagnostics, output, process.cwd(), Boolean(values.strict))

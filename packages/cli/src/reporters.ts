@@ -1,4 +1,4 @@
-import type { RunEvent } from '@images-edit/core'
+import type { Diagnostic, RunEvent } from '@images-edit/core'
 import type { Colors } from 'picocolors/types.js'
 
 /** Turns run events into output. */
@@ -25,8 +25,29 @@ export function createJsonReporter(output: Output): Reporter {
   }
 }
 
+/** How manifest warnings in the event stream are shown. */
+export interface WarningOptions {
+  /** The manifest as shown to the user (relative path): a located warning reads `file:line:col: warning: …`, as errors do. */
+  manifestFile?: string
+  /** Warnings already printed in full (see {@link warningEventText}); their events are not printed again. */
+  printed?: ReadonlySet<string>
+}
+
+/** The message of the `warning` event the engine emits for a manifest warning (`line:col message`). */
+export function warningEventText(diagnostic: Diagnostic): string {
+  return `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}`
+}
+
+/** `812 B`, `12.3 KiB`, `4.0 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`
+  if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+  return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`
+}
+
 /** Not a terminal (CI, pipes): one plain line per state change. */
-export function createPlainReporter(output: Output): Reporter {
+export function createPlainReporter(output: Output, warnings: WarningOptions = {}): Reporter {
   const { colors: c } = output
   const line = (text: string) => output.out.write(`${text}\n`)
   return {
@@ -43,7 +64,7 @@ export function createPlainReporter(output: Output): Reporter {
           if (output.verbose) line(`${c.dim('=')} ${event.id} up to date`)
           break
         case 'job:restored':
-          if (!output.quiet) line(`${c.cyan('↺')} ${event.id} restored from cache (${event.outputs.join(', ')})`)
+          if (!output.quiet) line(`${c.cyan('↺')} ${event.id} restored from the store (${event.outputs.join(', ')})`)
           break
         case 'job:blocked':
           line(`${c.yellow('!')} ${event.id} skipped: ${event.reasons.join('; ')}`)
@@ -70,9 +91,15 @@ export function createPlainReporter(output: Output): Reporter {
         case 'run:stopping':
           line(stoppingMessage(event.inFlight))
           break
-        case 'warning':
-          if (!output.quiet) line(`${c.yellow('warning')}${event.id ? ` ${event.id}` : ''}: ${event.message}`)
+        case 'warning': {
+          if (output.quiet) break
+          // A manifest warning without an id: shown like the manifest's errors, file:line:col first.
+          const located = event.id ? undefined : /^(\d+):(\d+) ([\s\S]*)$/.exec(event.message)
+          if (located && warnings.printed?.has(event.message)) break
+          if (located && warnings.manifestFile) line(`${c.yellow(`${warnings.manifestFile}:${located[1]}:${located[2]}: warning:`)} ${located[3]}`)
+          else line(`${c.yellow('warning')}${event.id ? ` ${event.id}` : ''}: ${event.message}`)
           break
+        }
         case 'job:started':
         case 'run:done':
           break
@@ -93,16 +120,17 @@ interface Active {
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 
 /** A terminal: a live view with one line per active job and an overall bar; finished jobs scroll above it. */
-export async function createLiveReporter(output: Output): Promise<Reporter> {
+export async function createLiveReporter(output: Output, warnings: WarningOptions = {}): Promise<Reporter> {
   // Loaded only for a terminal: pipes and CI never pay for the terminal-width machinery.
   const { createLogUpdate } = await import('log-update')
   const { colors: c } = output
   const render = createLogUpdate(output.out as NodeJS.WriteStream, { showCursor: false })
-  const plain = createPlainReporter({ ...output, verbose: false })
+  const plain = createPlainReporter({ ...output, verbose: false }, warnings)
   const active = new Map<string, Active>()
   let total = 0
   let finished = 0
-  let cached = 0
+  let upToDate = 0
+  let restoring = 0
   let failed = 0
   let generating = 0
   const started = Date.now()
@@ -124,7 +152,7 @@ export async function createLiveReporter(output: Output): Promise<Reporter> {
     const elapsedMs = Date.now() - started
     const eta = done > 0 && done < generating ? ` · ETA ${seconds((elapsedMs / done) * (generating - done))}` : ''
     lines.push(
-      `${c.green('█'.repeat(filled))}${c.dim('░'.repeat(width - filled))} ${done}/${generating} generated · ${cached} cached · ${failed ? c.red(`${failed} failed`) : '0 failed'} · ${total} jobs${eta}`,
+      `${c.green('█'.repeat(filled))}${c.dim('░'.repeat(width - filled))} ${done}/${generating} generated · ${upToDate} up to date · ${restoring} restored · ${failed ? c.red(`${failed} failed`) : '0 failed'} · ${total} jobs${eta}`,
     )
     render(lines.join('\n'))
   }
@@ -141,7 +169,8 @@ export async function createLiveReporter(output: Output): Promise<Reporter> {
         case 'plan':
           planned = true
           total = event.total
-          cached = event.fresh + event.restore
+          upToDate = event.fresh
+          restoring = event.restore
           generating = event.generate
           above(() => plain.event(event))
           break

@@ -1,7 +1,7 @@
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { type BuildResult, DevSession, type Diagnostic, type Project, type SessionEvent, TEMP_MARKER } from '@images-edit/core'
 import { type FSWatcher, watch } from 'chokidar'
-import { createJsonReporter, createPlainReporter, type Output } from './reporters.js'
+import { createJsonReporter, createPlainReporter, type Output, warningEventText } from './reporters.js'
 
 /** Options of {@link watchInputs}. */
 export interface InputWatcherOptions {
@@ -166,7 +166,8 @@ function createGrowingWatcher(
 export interface WatchCommandOptions {
   /** Only these recipe or job ids (all when empty). */
   recipes: readonly string[]
-  frozen: boolean
+  /** As given on the command line; undefined lets core decide. */
+  frozen: boolean | undefined
   json: boolean
   output: Output
   /** Paths are printed relative to this folder. */
@@ -190,8 +191,10 @@ export interface WatchCommandOptions {
 export async function watchCommand(project: Project, options: WatchCommandOptions): Promise<void> {
   const { output, json, cwd } = options
   const { colors: c } = output
-  const reporter = json ? createJsonReporter(output) : createPlainReporter(output)
   const rel = (path: string) => (isAbsolute(path) ? relative(cwd, path) || '.' : path)
+  // The manifest's current warnings, each printed in full when it first appeared.
+  const shownWarnings = new Set<string>()
+  const reporter = json ? createJsonReporter(output) : createPlainReporter(output, { manifestFile: rel(project.manifestPath), printed: shownWarnings })
   const line = (text: string) => {
     if (!output.quiet) output.out.write(`${text}\n`)
   }
@@ -213,10 +216,20 @@ export async function watchCommand(project: Project, options: WatchCommandOption
             : `${c.yellow('waiting for a valid manifest;')} fix it and save\n`,
         )
         return
-      case 'manifest:ok':
-        // Plain output shows warnings through the build's `warning` events, once per build.
-        if (json) emitJson(event)
+      case 'manifest:ok': {
+        if (json) {
+          emitJson(event)
+          return
+        }
+        // A warning is printed as errors are (file:line:col, the line, the fix) when it first
+        // appears; the build's `warning` events repeating it are not printed again.
+        const warnings = event.warnings.filter((item) => item.severity === 'warning')
+        const appeared = warnings.filter((item) => !shownWarnings.has(warningEventText(item)))
+        shownWarnings.clear()
+        for (const item of warnings) shownWarnings.add(warningEventText(item))
+        if (appeared.length > 0 && !output.quiet) options.printDiagnostics(appeared, output, cwd, false)
         return
+      }
       case 'job':
         if (json) emitJson(event)
         return
@@ -232,7 +245,11 @@ export async function watchCommand(project: Project, options: WatchCommandOption
   }
   let stopping = false
   const finishedWhileStopping = new Set<string>()
-  const session = new DevSession(project, { onEvent: onSessionEvent, frozen: options.frozen, only: options.recipes })
+  const session = new DevSession(project, {
+    onEvent: onSessionEvent,
+    ...(options.frozen !== undefined ? { frozen: options.frozen } : {}),
+    only: options.recipes,
+  })
 
   const announce = (watched: WatchedPaths) => {
     if (json) {

@@ -1,5 +1,6 @@
 export { type Diagnostic, formatDiagnostic, type Severity } from './diagnostics.js'
 export { type ErrorCode, ImagesEditError, ManifestError, RefusalError } from './errors.js'
+export { isCI, resolveFrozen } from './frozen.js'
 export { checkProjectPath, fsError, isFsError, readBounded, realPathOf, reservedReason } from './fs/project-fs.js'
 export { canonicalJson, sha256 } from './hash/content-hash.js'
 export { FileIndex, type FileInfo, type FileLookup, headerMeta, type ImageMeta, imageDimensions, readImageMeta } from './hash/file-index.js'
@@ -18,10 +19,21 @@ export {
   type RecipeParameters,
   STORE_DIR,
 } from './manifest/types.js'
-export { schemaPath } from './manifest/validate-schema.js'
+export { closest, schemaPath } from './manifest/validate-schema.js'
 export { computeJobKey, KEY_VERSION, type KeyMaterial } from './plan/job-key.js'
 export { createPlan, type OutputAction, type Plan, type PlannedJob, type PlanOptions } from './plan/plan.js'
-export { type BuildOptions, type BuildResult, findManifest, type GcReport, isCI, type JobStatus, openProject, Project, type ProjectOptions } from './project.js'
+export {
+  type BuildOptions,
+  type BuildResult,
+  findManifest,
+  type GcReport,
+  type GcResult,
+  type GcTake,
+  type JobStatus,
+  openProject,
+  Project,
+  type ProjectOptions,
+} from './project.js'
 export { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from './providers/capabilities.js'
 export { DEFAULT_BASE_URLS, DEFAULT_KEY_ENV, type ProviderConfig, readDotEnv, resolveProviderConfig } from './providers/config.js'
 export { ProviderError, type Stage } from './providers/http.js'

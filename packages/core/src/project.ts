@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Diagnostic } from './diagnostics.js'
 import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
+import { resolveFrozen } from './frozen.js'
 import { assertWritable, checkProjectPath, isPlainRelative, readBounded, readCacheText, realFolderMemo, withFsErrors } from './fs/project-fs.js'
 import { sha256 } from './hash/content-hash.js'
 import { FileIndex } from './hash/file-index.js'
@@ -15,7 +16,6 @@ import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
-import { crashPoint } from './run/crash-points.js'
 import type { EventListener, JobError } from './run/events.js'
 import { collectJournaled, createRunnerGates, type JobOutcome, type ProviderLimits, type RunnerContext, type RunnerGates, runJobs } from './run/run-jobs.js'
 import { redactDeep } from './secrets/redact.js'
@@ -23,7 +23,7 @@ import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
 import { FileSystemStore } from './store/fs-store.js'
 import { Journal } from './store/journal.js'
 import { KeyLocks } from './store/key-lock.js'
-import type { ImageRecord } from './store/store.js'
+import type { ImageRecord, JobRecord } from './store/store.js'
 import { FileUploadCache } from './store/upload-cache.js'
 
 /** Options of {@link openProject}. */
@@ -48,7 +48,11 @@ export interface BuildOptions {
   force?: readonly string[]
   /** Only these recipe or job ids (all when empty). */
   only?: readonly string[]
-  /** Refuse to generate anything (exit 3). @default true when the CI environment variable is set */
+  /**
+   * Refuse to generate anything (exit 3). Leave it undefined unless the user said so explicitly:
+   * the build then applies the one rule, {@link resolveFrozen} (frozen exactly when `CI` is set in
+   * the project's environment).
+   */
   frozen?: boolean
   /** Refuse a run that would generate more new images than this. Overrides `budget.maxImagesPerRun`. */
   maxImages?: number
@@ -103,12 +107,50 @@ export interface JobStatus {
   provider: string
 }
 
-/** What `gc` removes (or would remove, with `dryRun`). */
+/** What `gc` removes, or with `dryRun` would remove: the same lists and byte counts either way. */
 export interface GcReport {
+  /** Keys of the result records deleted: no job of the manifest or the lock has that key. */
   records: string[]
-  takes: { key: string; take: number }[]
+  /** Those records described for people (a key names no recipe): what they held, and when. */
+  results: GcResult[]
+  /** Takes deleted from records that stay: every take but the ones the lock uses. */
+  takes: GcTake[]
+  /** sha256 of the stored images deleted. */
   objects: string[]
+  /** Output files deleted, relative to the manifest's folder. */
   outputs: string[]
+  /** Bytes of the files deleted from `.images-edit/` (images and records). The same figure with `dryRun`. */
+  bytes: number
+  /** Bytes of the output files deleted. */
+  outputBytes: number
+}
+
+/** A result record `gc` deletes. */
+export interface GcResult {
+  key: string
+  /** Unknown when the record is damaged. */
+  provider?: string
+  model?: string
+  /** Images it holds, over all its takes. */
+  images: number
+  /** When its newest images were stored (ISO time). */
+  storedAt?: string
+  /** Output files images-edit last wrote with one of its images (from the output ledger). */
+  outputs: string[]
+  /** Bytes it frees: the record and the images no other deleted entry was counted for. */
+  bytes: number
+}
+
+/** An old take `gc` deletes from a record that stays. */
+export interface GcTake {
+  key: string
+  take: number
+  /** Ids of the jobs with that key, from the lock and the manifest. */
+  jobs: string[]
+  /** The takes of that key that stay. */
+  kept: number[]
+  images: number
+  /** Bytes of the images only this take held. */
   bytes: number
 }
 
@@ -216,6 +258,11 @@ export class Project {
     return { loaded, plan }
   }
 
+  /** Whether a build here is frozen, given what the user said explicitly ({@link resolveFrozen} in this project's environment). */
+  frozen(explicit?: boolean): boolean {
+    return resolveFrozen(explicit, this.options.env)
+  }
+
   /** Runs the plan: restores what the store has, generates the rest, writes outputs and the lock. */
   async build(options: BuildOptions = {}): Promise<BuildResult> {
     const started = Date.now()
@@ -231,7 +278,7 @@ export class Project {
     const generating = plan.jobs.filter((item) => item.status === 'generate')
 
     // Refusals come before any work: no file written, no provider created, no key asked for.
-    const frozen = options.frozen ?? isCI()
+    const frozen = this.frozen(options.frozen)
     if (frozen && generating.length > 0) {
       throw new RefusalError(
         'FROZEN',
@@ -411,18 +458,38 @@ export class Project {
     const keep = new Map<string, Set<number> | 'all'>()
     for (const entry of Object.values(lock.jobs)) keep.set(entry.key, addTake(keep.get(entry.key), entry.take))
     for (const job of loaded.jobs) if (!keep.has(job.key)) keep.set(job.key, 'all')
+    // A key names no recipe; people do. Jobs by key, from the lock and the manifest.
+    const jobsOf = new Map<string, Set<string>>()
+    for (const [id, entry] of [...Object.entries(lock.jobs), ...loaded.jobs.map((job) => [job.id, job] as const)]) {
+      jobsOf.set(entry.key, (jobsOf.get(entry.key) ?? new Set()).add(id))
+    }
 
-    const report: GcReport = { records: [], takes: [], objects: [], outputs: [], bytes: 0 }
+    const report: GcReport = { records: [], results: [], takes: [], objects: [], outputs: [], bytes: 0, outputBytes: 0 }
     const referenced = new Set<string>()
+    const dropped: { images: readonly ImageRecord[]; entry: GcResult | GcTake }[] = []
+    const droppedRecords: { key: string; record: JobRecord | undefined }[] = []
     for (const key of await this.store.listRecords()) {
       const record = await this.store.getRecord(key)
       const wanted = keep.get(key)
       if (!record || !wanted) {
         report.records.push(key)
+        droppedRecords.push({ key, record })
         continue
       }
       const kept = record.takes.filter((take) => wanted === 'all' || wanted.has(take.take))
-      for (const take of record.takes) if (!kept.includes(take)) report.takes.push({ key, take: take.take })
+      for (const take of record.takes) {
+        if (kept.includes(take)) continue
+        const entry: GcTake = {
+          key,
+          take: take.take,
+          jobs: [...(jobsOf.get(key) ?? [])].sort(),
+          kept: kept.map((item) => item.take),
+          images: take.images.length,
+          bytes: 0,
+        }
+        report.takes.push(entry)
+        dropped.push({ images: take.images, entry })
+      }
       for (const take of kept) for (const image of take.images) referenced.add(image.sha256)
       if (!options.dryRun && kept.length !== record.takes.length) {
         await this.store.putRecord({
@@ -439,6 +506,42 @@ export class Project {
     }
 
     const ledger = await this.readLedger()
+    // Sizes are read the same way whether or not this is a dry run, so both report the same bytes.
+    const objectBytes = new Map<string, number>()
+    for (const hash of report.objects) objectBytes.set(hash, await sizeOf(join(this.store.objectsDir, hash.slice(0, 2), hash.slice(2))))
+    let recordBytes = 0
+    for (const { key, record } of droppedRecords) {
+      const images = record?.takes.flatMap((take) => take.images) ?? []
+      const shas = new Set(images.map((image) => image.sha256))
+      const storedAt = record?.takes
+        .flatMap((take) => take.runs.map((run) => run.at))
+        .sort()
+        .at(-1)
+      const entry: GcResult = {
+        key,
+        ...(record ? { provider: record.provider, model: record.model } : {}),
+        images: images.length,
+        ...(storedAt ? { storedAt } : {}),
+        outputs: Object.entries(ledger)
+          .filter(([, sha]) => shas.has(sha))
+          .map(([path]) => path),
+        // The record file itself (FileSystemStore keeps records as `records/<key>.json`).
+        bytes: await sizeOf(join(this.store.recordsDir, `${key}.json`)),
+      }
+      recordBytes += entry.bytes
+      report.results.push(entry)
+      dropped.unshift({ images, entry })
+    }
+    // Each image deleted is counted once: for the first deleted record or take that held it.
+    const counted = new Set<string>()
+    for (const { images, entry } of dropped) {
+      for (const { sha256: hash } of images) {
+        if (counted.has(hash) || !objectBytes.has(hash)) continue
+        counted.add(hash)
+        entry.bytes += objectBytes.get(hash) ?? 0
+      }
+    }
+    report.bytes = [...objectBytes.values()].reduce((sum, bytes) => sum + bytes, recordBytes)
     // Outputs the manifest names now count too: after a crash the lock may not list them yet.
     const lockedPaths = new Set([
       ...Object.values(lock.jobs).flatMap((entry) => entry.outputs.map((output) => output.path)),
@@ -458,15 +561,12 @@ export class Project {
       // A file someone changed after we wrote it is theirs now.
       if (lookup.info.sha256 !== written) continue
       report.outputs.push(path)
+      report.outputBytes += lookup.info.size
     }
 
     if (!options.dryRun) {
       for (const key of report.records) await this.store.deleteRecord(key)
-      for (const hash of report.objects) {
-        const bytes = await readFile(join(this.store.objectsDir, hash.slice(0, 2), hash.slice(2))).catch(() => undefined)
-        report.bytes += bytes?.byteLength ?? 0
-        await this.store.deleteObject(hash)
-      }
+      for (const hash of report.objects) await this.store.deleteObject(hash)
       for (const path of report.outputs) {
         await assertWritable(this.root, path)
         await withFsErrors({ path: join(this.root, path), doing: `deleting ${path}` }, () => rm(join(this.root, path), { force: true }))
@@ -594,7 +694,6 @@ export class Project {
       const next: LockFile = { lockfileVersion: 1, jobs: {} }
       for (const [id, entry] of Object.entries(current.jobs)) if (!options.dropMissing || options.dropMissing.has(id)) next.jobs[id] = entry
       Object.assign(next.jobs, updates)
-      crashPoint('mid-commit-lock')
       return this.lockStore.write(next, state)
     })
   }
@@ -613,7 +712,6 @@ export class Project {
       await withFsErrors({ path: this.ledgerPath, doing: 'recording the outputs images-edit writes', after }, () =>
         this.recordWritten({ [output.path]: image.sha256 }),
       )
-      crashPoint('mid-commit-output')
       const copied = await withFsErrors({ path: target, doing: `writing ${output.path}`, after }, () => this.store.copyObjectTo(image.sha256, target))
       if (!copied) {
         throw new ImagesEditError('STORE', `stored image ${image.sha256.slice(0, 12)} for ${output.path} is missing or damaged; rerun to regenerate it`)
@@ -698,6 +796,14 @@ function lockedInput(input: Job['refs'][number]): { path?: string; url?: string;
   return input.input.kind === 'file' ? { path: input.path ?? input.source, sha256: input.input.sha256 } : { url: input.input.url }
 }
 
+/** Size of a file in bytes; 0 when it is not there. */
+function sizeOf(path: string): Promise<number> {
+  return stat(path).then(
+    (info) => info.size,
+    () => 0,
+  )
+}
+
 function addTake(current: Set<number> | 'all' | undefined, take: number): Set<number> | 'all' {
   if (current === 'all') return current
   const set = current ?? new Set<number>()
@@ -714,10 +820,4 @@ function checkIds(loaded: LoadedManifest, ids: readonly string[]): void {
       `unknown recipe${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}. Recipes: ${[...new Set(loaded.jobs.map((job) => job.recipe))].join(', ')}.`,
     )
   }
-}
-
-/** Whether we run in CI (frozen by default there). */
-export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env.CI
-  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false'
 }

@@ -21,8 +21,11 @@ export interface Log {
  * fails when any job failed or was blocked. The engine throws `ManifestError` / `RefusalError`,
  * which the plugin turns into build errors.
  */
-export async function buildImages(project: Project, options: { frozen: boolean; log: Log }): Promise<BuiltImages> {
-  const result: BuildResult = await project.build({ frozen: options.frozen, onEvent: (event) => logRunEvent(event, options.log) })
+export async function buildImages(project: Project, options: { frozen: boolean | undefined; log: Log }): Promise<BuiltImages> {
+  const result: BuildResult = await project.build({
+    ...(options.frozen !== undefined ? { frozen: options.frozen } : {}),
+    onEvent: (event) => logRunEvent(event, options.log),
+  })
   const problems = [
     ...result.failed.map((item) => `  - ${item.id}: ${item.error.message}`),
     ...result.blocked.map((item) => `  - ${item.id}: ${item.reasons.join('; ')}`),

@@ -221,22 +221,31 @@ export class DevServerBridge {
 
   private async hotUpdate(): Promise<void> {
     if (this.closed) return
+    // A module only server-side code imports (an Astro page's frontmatter, an SSR-only route) has no
+    // client module to swap: the page must be rendered again.
+    let serverOnly = false
     for (const [resolvedId, before] of [...this.served]) {
       const id = idOfModule(resolvedId) as string
       const views = this.viewsFor(id)
       const after = views.length > 0 ? await this.render(id, views) : undefined
       if (after === before) continue
       let found = false
+      let inClient = false
       for (const environment of Object.values(this.server.environments)) {
         const module = environment.moduleGraph.getModuleById(resolvedId)
         if (!module) continue
         found = true
         environment.moduleGraph.invalidateModule(module)
-        if (environment.name === 'client') await environment.reloadModule(module)
+        if (environment.name === 'client') {
+          inClient = true
+          await environment.reloadModule(module)
+        }
       }
+      if (found && !inClient) serverOnly = true
       if (found && after !== undefined) this.served.set(resolvedId, after)
       else this.served.delete(resolvedId)
     }
+    if (serverOnly) this.server.hot.send({ type: 'full-reload', path: '*' })
   }
 
   // ---- engine events: terminal, overlay, HMR, panel -----------------------------------------

@@ -541,7 +541,9 @@ describe('faults', () => {
     expect(server.inFlight.overall).toBe(2)
     const started = Date.now()
     await server.close()
-    expect(Date.now() - started).toBeLessThan(1000)
+    // Without the fix close() waits forever on the stalled requests; only a real hang reaches 15 s,
+    // never a loaded 2-core machine.
+    expect(Date.now() - started).toBeLessThan(15_000)
     await expect(stalled).rejects.toThrow()
     await expect(
       (async () => {

@@ -150,6 +150,7 @@ export async function callJson(
 ): Promise<JsonResponse> {
   // undici loads on the first HTTP call only: a cached or offline run never pays its start-up cost.
   const { request } = await import('undici')
+  const dispatcher = await dispatcherOf(context)
   let response: Dispatcher.ResponseData
   try {
     response = await request(call.url, {
@@ -159,7 +160,7 @@ export async function callJson(
       signal: call.signal,
       headersTimeout: call.timeoutMs,
       bodyTimeout: call.timeoutMs,
-      ...(context.dispatcher ? { dispatcher: context.dispatcher } : {}),
+      dispatcher,
     })
   } catch (error) {
     throw transportError(context, call.stage, call.url, error, call.signal)
@@ -251,6 +252,7 @@ async function get(
   options: { signal: AbortSignal; timeoutMs: number },
 ): Promise<Dispatcher.ResponseData> {
   const { request } = await import('undici')
+  const dispatcher = await dispatcherOf(context)
   try {
     return await request(url, {
       method: 'GET',
@@ -258,7 +260,7 @@ async function get(
       signal: options.signal,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      ...(context.dispatcher ? { dispatcher: context.dispatcher } : {}),
+      dispatcher,
     })
   } catch (error) {
     throw transportError(context, 'download', url.href, error, options.signal)
@@ -460,6 +462,21 @@ function transportError(context: HttpContext, stage: Stage, url: string, error: 
     retryable: code === undefined || TRANSIENT.has(code),
     notAccepted: notSent,
   })
+}
+
+let ownAgent: Dispatcher | undefined
+
+/**
+ * The dispatcher of a call: the one given, else an Agent of this undici of our own — never undici's
+ * global dispatcher. That one is shared through `globalThis` with Node's built-in fetch, and when a
+ * host process (Astro's build, for one) has made a fetch first, it belongs to Node's bundled undici,
+ * which cannot send this undici's multipart bodies ("action is not a function").
+ */
+async function dispatcherOf(context: { dispatcher?: Dispatcher }): Promise<Dispatcher> {
+  if (context.dispatcher) return context.dispatcher
+  const { Agent } = await import('undici')
+  ownAgent ??= new Agent()
+  return ownAgent
 }
 
 function describeTransport(code: string | undefined): string {

@@ -10,7 +10,6 @@ import type { EditContext, EditRequest, EditResult, ImageEditProvider, ProviderI
 import type { Journal, JournalEntry } from '../store/journal.js'
 import type { KeyLocks } from '../store/key-lock.js'
 import type { ImageRecord, JobRecord, ResultStore, TakeRecord } from '../store/store.js'
-import { crashPoint } from './crash-points.js'
 import type { EventListener, InFlightCall, JobError } from './events.js'
 import { FREE_RETRIES, mayRetry, PAID_RETRIES, retryDelay, withRetries } from './retry.js'
 import { acceptResult, expectedOf } from './verify.js'
@@ -337,11 +336,9 @@ async function collectChunk(
     for (const image of produced) {
       await journal.flush()
       const bytes = 'bytes' in image ? image.bytes : await downloadResult(provider, image.url, job, context, signal)
-      crashPoint('mid-download')
       const accepted = await acceptResult(bytes, expected, context.store)
       warnings.push(...accepted.warnings)
       images.push(accepted.image)
-      crashPoint('mid-commit-store')
     }
   } catch (error) {
     // Images of a synchronous answer already stored are kept: the job asks only for the rest.
@@ -466,11 +463,9 @@ async function callProvider(
         ? await withRetries(() => provider.prepare?.(request, free) as Promise<unknown>, FREE_RETRIES, { signal: run.either, onRetry })
         : undefined
       const submit = provider.submit.bind(provider)
-      crashPoint('after-upload')
       const { taskId } = await paidCall(() => submit(request, prepared, editContext(run.hard)), 'submit', job, gate, run, attempts)
       entry = newEntry(taskId)
       await journal.put(entry)
-      crashPoint('after-submit')
       context.emit({ type: 'job:progress', id: job.id, stage: 'submitted', taskId })
     }
     const current = entry
@@ -656,7 +651,6 @@ async function waitForTask(
     })
     await journal.flush()
     const status = await withRetries(() => gate.status(() => poll(taskId, context)), FREE_RETRIES, { signal: context.signal, onRetry })
-    crashPoint('mid-poll')
     if (status.state === 'completed' || status.state === 'failed') return status
     context.onProgress({ stage: status.state, taskId, ...(status.percent !== undefined ? { percent: status.percent } : {}) })
     const now = Date.now()

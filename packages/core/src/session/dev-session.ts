@@ -9,6 +9,10 @@ import { renderLocalEdit } from '../providers/local-provider.js'
 import type { EditRequest, OutputFormat, PixelSize } from '../providers/provider.js'
 import type { RunEvent } from '../run/events.js'
 
+/** Why a job that needs generating waits in a frozen session. */
+const FROZEN_REASON =
+  'frozen (CI is set, or frozen was asked for): nothing is generated here. Build it where paying is intended (without --frozen), then commit the lock and the outputs'
+
 /** Where a job stands in a dev session. */
 export type JobPhase = 'ready' | 'queued' | 'running' | 'failed' | 'blocked'
 
@@ -61,7 +65,7 @@ export type SessionEvent =
 /** Options of {@link DevSession}. */
 export interface DevSessionOptions {
   onEvent?: (event: SessionEvent) => void
-  /** Refuse to generate (a CI-like dev run). @default false */
+  /** Refuse to generate; restores still run. @default frozen exactly when `CI` is set (`resolveFrozen`) */
   frozen?: boolean
   /** Only these recipe or job ids. */
   only?: readonly string[]
@@ -169,6 +173,7 @@ export class DevSession {
     const current = new Set(plan.jobs.map((item) => item.job.id))
     for (const id of [...this.views.keys()]) if (!current.has(id)) this.views.delete(id)
 
+    const frozen = this.project.frozen(this.options.frozen)
     const toBuild: PlannedJob[] = []
     for (const item of plan.jobs) {
       const keys = this.building.get(item.job.id)
@@ -176,6 +181,9 @@ export class DevSession {
         this.update(item.job, { phase: 'ready', reasons: item.reasons, images: readyImages(item.job, item.available) })
       } else if (item.status === 'blocked') {
         this.update(item.job, { phase: 'blocked', reasons: item.reasons, images: [] })
+      } else if (item.status === 'generate' && frozen) {
+        // Frozen (CI, or asked for): what needs paying for stays a placeholder; restores still run.
+        this.update(item.job, { phase: 'blocked', reasons: [...item.reasons, FROZEN_REASON], images: [] })
       } else if (keys?.has(item.job.key)) {
         // Already being made with exactly these inputs: nothing to start.
         this.update(item.job, { reasons: item.reasons })
@@ -199,7 +207,7 @@ export class DevSession {
       .build({
         loaded,
         only: items.map((item) => item.job.id),
-        frozen: this.options.frozen ?? false,
+        frozen: this.project.frozen(this.options.frozen),
         signal: this.controller.signal,
         abandon: this.abandonController.signal,
         isCurrent: (id, key) => this.loaded?.jobs.find((job) => job.id === id)?.key === key,

@@ -1,0 +1,61 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { type Browser, chromium } from 'playwright-core'
+
+/**
+ * Debian's Chromium for the browser tests. `npm test` provisions it where it can (as root with apt,
+ * the machine CI runs on) and otherwise fails with the one command to run — it never skips.
+ */
+const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']
+const INSTALL = 'apt-get update && apt-get install -y chromium'
+
+/** Flags for a closed network: without the background-networking ones Chromium keeps dialling out. */
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+/** The path of a Chromium binary: `CHROMIUM_PATH`, else the usual system paths. */
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.CHROMIUM_PATH) return existsSync(env.CHROMIUM_PATH) ? env.CHROMIUM_PATH : undefined
+  return CANDIDATES.find((path) => existsSync(path))
+}
+
+/**
+ * Finds Chromium, installing Debian's package first when running as root with apt-get. Throws an
+ * error naming the exact command otherwise.
+ */
+export function provideChromium(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): string {
+  const found = findChromium()
+  if (found) return found
+  if (process.env.CHROMIUM_PATH) throw new Error(`CHROMIUM_PATH=${process.env.CHROMIUM_PATH} does not exist`)
+  const root = process.getuid?.() === 0
+  const hasApt = existsSync('/usr/bin/apt-get')
+  if (root && hasApt) {
+    log(`browser tests: Chromium is missing; installing Debian's package (${INSTALL})`)
+    try {
+      execFileSync('sh', ['-c', `${INSTALL} >/dev/null`], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      })
+    } catch (error) {
+      throw new Error(`browser tests: installing Chromium failed (${(error as Error).message}). Run \`${INSTALL}\` as root, or set CHROMIUM_PATH.`)
+    }
+    const installed = findChromium()
+    if (installed) return installed
+  }
+  throw new Error(
+    `browser tests need Chromium and none was found. Run \`sudo ${INSTALL}\` (Debian/Ubuntu), or point CHROMIUM_PATH at a Chromium or Chrome binary.`,
+  )
+}
+
+/** Launches headless Chromium (provisioned by {@link provideChromium}). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: provideChromium(), headless: true, args: CHROMIUM_FLAGS })
+}
