@@ -273,7 +273,7 @@ export class Project {
     const listener = options.onEvent ?? (() => {})
     const emit: EventListener = secrets.length > 0 ? (event) => listener(redactDeep(event, secrets)) : listener
     for (const diagnostic of loaded.diagnostics) {
-      if (diagnostic.severity === 'warning') emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}` })
+      if (diagnostic.severity === 'warning') emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}`, diagnostic })
     }
     const generating = plan.jobs.filter((item) => item.status === 'generate')
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BuildResult, Job, LockFile, Project, RunEvent } from '@images-edit/core'
-import { TAG } from './messages.js'
+import { formatDiagnosticLine, TAG } from './messages.js'
 
 /** What `vite build` knows after the engine ran: the jobs and the lock that lists their images. */
 export interface BuiltImages {
@@ -21,10 +21,10 @@ export interface Log {
  * fails when any job failed or was blocked. The engine throws `ManifestError` / `RefusalError`,
  * which the plugin turns into build errors.
  */
-export async function buildImages(project: Project, options: { frozen: boolean | undefined; log: Log }): Promise<BuiltImages> {
+export async function buildImages(project: Project, options: { frozen: boolean | undefined; log: Log; root: string }): Promise<BuiltImages> {
   const result: BuildResult = await project.build({
     ...(options.frozen !== undefined ? { frozen: options.frozen } : {}),
-    onEvent: (event) => logRunEvent(event, options.log),
+    onEvent: (event) => logRunEvent(event, options.log, options.root),
   })
   const problems = [
     ...result.failed.map((item) => `  - ${item.id}: ${item.error.message}`),
@@ -52,7 +52,7 @@ export async function outputsOf(built: BuiltImages, job: Job) {
   )
 }
 
-function logRunEvent(event: RunEvent, log: Log): void {
+function logRunEvent(event: RunEvent, log: Log, root: string): void {
   switch (event.type) {
     case 'plan':
       if (event.generate + event.restore > 0) {
@@ -68,7 +68,9 @@ function logRunEvent(event: RunEvent, log: Log): void {
       log.warn(`${TAG} ${event.id}: failed on ${event.provider}: ${event.error.message}`)
       break
     case 'warning':
-      log.warn(`${TAG} ${event.id ? `${event.id}: ` : ''}${event.message}`)
+      // A manifest warning names its file, as errors do: `images.edit.yaml:9:18: …`.
+      if (event.diagnostic) log.warn(`${TAG} ${formatDiagnosticLine(event.diagnostic, root)}`)
+      else log.warn(`${TAG} ${event.id ? `${event.id}: ` : ''}${event.message}`)
       break
     default:
       break

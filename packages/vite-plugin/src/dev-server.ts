@@ -4,7 +4,7 @@ import { basename, join, relative, resolve, sep } from 'node:path'
 import { DevSession, type Diagnostic, imageDimensions, type JobView, type Project, type SessionEvent } from '@images-edit/core'
 import type { ViteDevServer } from 'vite'
 import { dtsPath, renderDts, writeDts } from './dts.js'
-import { describeError, displayPath, formatDiagnostics, locationOf, TAG } from './messages.js'
+import { describeError, displayPath, formatDiagnosticLine, formatDiagnostics, locationOf, TAG } from './messages.js'
 import { PANEL_HTML } from './panel-page.js'
 import { type PanelState, panelState } from './panel-state.js'
 import { idOfModule, type ModuleImage, renderModule } from './virtual-module.js'
@@ -514,7 +514,3 @@ export class DevServerBridge {
 
 /** How long the dev server's shutdown waits for paid calls already sent before abandoning them. */
 export const CLOSE_GRACE_MS = 60_000
-
-function formatDiagnosticLine(diagnostic: Diagnostic, root: string): string {
-  return `${relative(root, diagnostic.file) || diagnostic.file}:${diagnostic.line}:${diagnostic.column}: ${diagnostic.message}${diagnostic.hint ? ` (${diagnostic.hint})` : ''}`
-}

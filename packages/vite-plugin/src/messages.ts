@@ -42,3 +42,8 @@ export function locationOf(diagnostics: readonly Diagnostic[]): { file: string; 
   const first = diagnostics.find((item) => item.severity === 'error') ?? diagnostics[0]
   return first ? { file: first.file, line: first.line, column: first.column } : undefined
 }
+
+/** `images.edit.yaml:9:18: message (hint)`, the manifest's path relative to the Vite root. */
+export function formatDiagnosticLine(diagnostic: Diagnostic, root: string): string {
+  return `${relative(root, diagnostic.file) || diagnostic.file}:${diagnostic.line}:${diagnostic.column}: ${diagnostic.message}${diagnostic.hint ? ` (${diagnostic.hint})` : ''}`
+}

@@ -65,7 +65,7 @@ export default function imagesEdit(options: ImagesEditPluginOptions = {}): Plugi
         const project = await open()
         try {
           // Only an explicit option is passed: core decides frozen (CI) for every way the plugin runs.
-          const built = await buildImages(project, { frozen: options.frozen, log: config.logger })
+          const built = await buildImages(project, { frozen: options.frozen, log: config.logger, root: config.root })
           const dts = dtsPath(options.dts, config.root)
           if (dts) await writeDts(dts, renderDts(built.jobs, basename(project.manifestPath)))
           return built

@@ -79,7 +79,7 @@ function parseLock(path: string, text: string): LockFile {
   }
   let value: unknown
   try {
-    value = yaml().parse(text, { maxAliasCount: 100 })
+    value = yaml().parse(text, { maxAliasCount: 100, logLevel: 'error' })
   } catch (error) {
     throw new ImagesEditError('STORE', `${path} is not valid YAML (${(error as Error).message}). Restore it from git, or delete it to rebuild it.`)
   }

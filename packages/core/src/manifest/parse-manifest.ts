@@ -59,9 +59,23 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
   }
   for (const warning of document.warnings) {
     const [start, end] = warning.pos
-    diagnostics.push(source.at('warning', `yaml/${warning.code.toLowerCase()}`, start, end - start, warning.message))
+    diagnostics.push(source.at('warning', `yaml/${warning.code.toLowerCase()}`, start, end - start, warning.message, yamlHint(warning.code)))
   }
-  if (document.errors.length > 0 || diagnostics.some((item) => item.severity === 'error')) return { source, value: undefined, diagnostics }
+  // A syntax error leaves no value to check further. A repeated or collection key does not: the
+  // value is still well defined, so the schema and the rules report everything else as well.
+  if (document.errors.length > 0) return { source, value: undefined, diagnostics }
+  for (const key of collectionKeys(document)) {
+    diagnostics.push(
+      source.at(
+        'error',
+        'yaml/collection-key',
+        key.start,
+        key.end - key.start,
+        `a ${key.kind} is used as a key; manifest keys are plain names`,
+        'Write the key as a plain name followed by ":" (e.g. `refs: [a.png]`), without the "?" of a complex key.',
+      ),
+    )
+  }
 
   let value: unknown
   try {
@@ -77,7 +91,9 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
 function parseYaml(text: string): Document.Parsed {
   // uniqueKeys off: yaml compares every key with every other (quadratic in a map's size); the
   // same check is done below with a set.
-  return yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: false, strict: true })
+  // logLevel error: yaml would print its warnings (e.g. a collection used as a key) to the
+  // terminal through process.emitWarning; they are diagnostics instead.
+  return yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' })
 }
 
 /** Deepest nesting a manifest may have (flow brackets, or block indentation in steps of two). */
@@ -127,6 +143,27 @@ function duplicateKeys(document: Document.Parsed): { start: number; end: number 
         if (seen.has(key) && pair.key.range) found.push({ start: pair.key.range[0], end: pair.key.range[1] })
         seen.add(key)
       }
+    },
+  })
+  return found
+}
+
+/**
+ * Every key that is a map or a list (`? [a, b]` or `? {refs: [x]}`, also a pair inside a flow
+ * list), located at the key. The pairs are removed from the document: JavaScript objects cannot
+ * have such keys (yaml would turn them into text, and they would be reported as unknown fields at
+ * the parent map).
+ */
+function collectionKeys(document: Document.Parsed): { start: number; end: number; kind: string }[] {
+  const found: { start: number; end: number; kind: string }[] = []
+  const lib = yaml()
+  lib.visit(document, {
+    Pair(_, pair) {
+      const key = lib.isAlias(pair.key) ? pair.key.resolve(document) : pair.key
+      if (!lib.isCollection(key)) return undefined
+      const range = (pair.key as { range?: [number, number, number] } | null)?.range
+      if (range) found.push({ start: range[0], end: range[1], kind: lib.isSeq(key) ? 'list' : 'map' })
+      return lib.visit.REMOVE
     },
   })
   return found
@@ -212,6 +249,9 @@ function yamlHint(code: string): string {
       return 'Each key may appear once per map; remove or rename the duplicate.'
     case 'TAB_AS_INDENT':
       return 'Indent with spaces, not tabs.'
+    case 'TAG_RESOLVE_FAILED':
+    case 'BAD_COLLECTION_TYPE':
+      return 'Remove the `!tag`: a manifest uses plain YAML values (quote a value that starts with "!").'
     case 'BAD_INDENT':
     case 'MISSING_CHAR':
     case 'UNEXPECTED_TOKEN':

@@ -16,25 +16,41 @@ export interface JobDraft {
   id: string
   recipe: string
   eachFile?: string
-  provider: ProviderId
-  model: string
-  prompt: string
+  /** Undefined when the recipe's provider has a schema error: provider-specific checks are skipped. */
+  provider: ProviderId | undefined
+  model: string | undefined
+  prompt: string | undefined
+  /** Complete only when `broken` is false. */
   params: JobParams
   seed?: string | number
   n: number
-  /** Ref and mask sources after token substitution. */
-  refs: string[]
+  /** Ref and mask sources after token substitution; undefined where the source is not known (a schema or token error of its own). */
+  refs: (string | undefined)[]
   mask?: string
   nameTokens: TokenValues
   docPath: DocPath
-  /** Where an effective parameter was set (recipe, defaults, or the recipe itself when built in). */
-  where(field: keyof RecipeParameters): DocPath
-  capabilities: ProviderCapabilities
-  /** Already has an error of its own (a bad prompt token): checked, but never becomes a job. */
+  capabilities: ProviderCapabilities | undefined
+  /** Already has an error of its own (or in its recipe): checked, but never becomes a job. */
   broken: boolean
   /** Filled by {@link checkJob}. */
   resolvedRefs: JobInput[]
   resolvedMask?: JobInput
+}
+
+/** What the capability rules know of a recipe: only values without a schema error of their own. */
+export interface RecipeFacts {
+  docPath: DocPath
+  /** Undefined when unknown (a schema error): no capability rule can be checked. */
+  provider?: ProviderId
+  model?: string
+  capabilities?: ProviderCapabilities
+  /** Effective parameters that are known (set, inherited or built in); one with a schema error is absent. */
+  params: Partial<JobParams>
+  /** Number of refs, when the list itself is sound. */
+  refCount?: number
+  hasMask: boolean
+  /** Where an effective parameter was set (recipe, defaults, or the recipe itself when built in). */
+  where(field: keyof RecipeParameters): DocPath
 }
 
 interface RuleContext {
@@ -59,96 +75,109 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]'])
 const MB = 1024 * 1024
 
 /**
- * Layer 3: what needs context — the provider's capabilities and the files themselves. Each rule
- * pushes located diagnostics; the job is usable when none of them is an error.
+ * Layer 3, files: every known ref and mask of a job. Each rule pushes located diagnostics; the
+ * job's inputs are usable when none of them is an error.
  */
 export async function checkJob(draft: JobDraft, context: RuleContext): Promise<boolean> {
   // Jobs are checked concurrently: count only this job's own problems, not those another job
   // pushes to the shared list while this one awaits its files.
   const own: Diagnostic[] = []
   const local: RuleContext = { ...context, diagnostics: own }
-  checkCapabilities(draft, local)
   await checkInputs(draft, local)
   context.diagnostics.push(...own)
   return !own.some((item) => item.severity === 'error')
 }
 
-function checkCapabilities(draft: JobDraft, { source, diagnostics }: RuleContext): void {
-  const caps = draft.capabilities
-  const { params, provider } = draft
+/**
+ * Layer 3, capabilities: what the recipe's provider accepts. Once per recipe (they do not depend
+ * on an `each` match); a rule whose values are unknown (schema errors) is skipped.
+ */
+export function checkCapabilities(facts: RecipeFacts, { source, diagnostics }: Pick<RuleContext, 'source' | 'diagnostics'>): void {
+  const caps = facts.capabilities
+  const provider = facts.provider
+  const { params } = facts
   const error = (rule: string, path: DocPath, message: string, hint: string) => diagnostics.push(source.diagnostic('error', rule, path, message, hint))
   const warning = (rule: string, path: DocPath, message: string, hint: string) => diagnostics.push(source.diagnostic('warning', rule, path, message, hint))
 
-  if (params.ratio === 'auto') {
-    if (!caps.autoRatio) error('provider/ratio', draft.where('ratio'), `${provider} does not accept ratio "auto"`, 'Pick a fixed ratio such as "1:1".')
-  } else if (!caps.sizes[params.ratio]) {
-    const ratios = Object.keys(caps.sizes)
-    error('provider/ratio', draft.where('ratio'), `${provider} cannot make ratio ${params.ratio}`, `${provider} supports: ${ratios.join(', ')}.`)
-  } else if (!caps.sizes[params.ratio]?.[params.resolution]) {
-    const ratios = ratiosWith(caps.sizes, params.resolution)
-    const resolutions = Object.keys(caps.sizes[params.ratio] ?? {})
+  // Parameters that contradict each other whatever the provider.
+  if (params.compression !== undefined && params.format === 'png') {
+    warning('params/compression-png', facts.where('compression'), '`compression` has no effect on png output', 'Remove it, or set `format: jpeg` or `webp`.')
+  }
+  if (params.background === 'transparent' && params.format === 'jpeg') {
     error(
-      'provider/resolution',
-      draft.where('resolution'),
-      `${provider} cannot make ${params.resolution} at ratio ${params.ratio}`,
-      ratios.length > 0
-        ? `${params.resolution} is available for ${ratios.join(', ')}; at ${params.ratio} use ${resolutions.join(' or ')}.`
-        : `${provider} has no ${params.resolution}; use ${resolutions.join(' or ')}.`,
+      'params/transparent-jpeg',
+      facts.where('background'),
+      'a transparent background needs png or webp output; format is jpeg',
+      'Set `format: png` or `webp`, or drop `background: transparent`.',
     )
   }
-  if (draft.refs.length > caps.maxRefs) {
+  if (!caps || !provider) return
+
+  if (params.ratio !== undefined) {
+    if (params.ratio === 'auto') {
+      if (!caps.autoRatio) error('provider/ratio', facts.where('ratio'), `${provider} does not accept ratio "auto"`, 'Pick a fixed ratio such as "1:1".')
+    } else if (!caps.sizes[params.ratio]) {
+      const ratios = Object.keys(caps.sizes)
+      error('provider/ratio', facts.where('ratio'), `${provider} cannot make ratio ${params.ratio}`, `${provider} supports: ${ratios.join(', ')}.`)
+    } else if (params.resolution !== undefined && !caps.sizes[params.ratio]?.[params.resolution]) {
+      const ratios = ratiosWith(caps.sizes, params.resolution)
+      const resolutions = Object.keys(caps.sizes[params.ratio] ?? {})
+      error(
+        'provider/resolution',
+        facts.where('resolution'),
+        `${provider} cannot make ${params.resolution} at ratio ${params.ratio}`,
+        ratios.length > 0
+          ? `${params.resolution} is available for ${ratios.join(', ')}; at ${params.ratio} use ${resolutions.join(' or ')}.`
+          : `${provider} has no ${params.resolution}; use ${resolutions.join(' or ')}.`,
+      )
+    }
+  }
+  if (facts.refCount !== undefined && facts.refCount > caps.maxRefs) {
     error(
       'provider/max-refs',
-      [...draft.docPath, 'refs'],
-      `${provider} takes at most ${caps.maxRefs} reference images; this recipe has ${draft.refs.length}`,
+      [...facts.docPath, 'refs'],
+      `${provider} takes at most ${caps.maxRefs} reference images; this recipe has ${facts.refCount}`,
       'Remove references or combine them into one image.',
     )
   }
-  if (!caps.formats.includes(params.format)) {
-    error('provider/format', draft.where('format'), `${provider} cannot output ${params.format}`, `Use ${caps.formats.join(' or ')}.`)
+  if (params.format !== undefined && !caps.formats.includes(params.format)) {
+    error('provider/format', facts.where('format'), `${provider} cannot output ${params.format}`, `Use ${caps.formats.join(' or ')}.`)
   }
-  if (!caps.qualities.includes(params.quality)) {
-    error('provider/quality', draft.where('quality'), `${provider} does not accept quality "${params.quality}"`, `Use ${caps.qualities.join(', ')}.`)
+  if (params.quality !== undefined && !caps.qualities.includes(params.quality)) {
+    error('provider/quality', facts.where('quality'), `${provider} does not accept quality "${params.quality}"`, `Use ${caps.qualities.join(', ')}.`)
   }
-  if (draft.mask !== undefined && !caps.mask.supported) {
-    error('provider/mask', [...draft.docPath, 'mask'], `${provider} does not support masks`, 'Remove the mask or use a provider that supports it.')
+  if (facts.hasMask && !caps.mask.supported) {
+    error('provider/mask', [...facts.docPath, 'mask'], `${provider} does not support masks`, 'Remove the mask or use a provider that supports it.')
   }
   for (const parameter of ['compression', 'background', 'inputFidelity', 'moderation'] as const) {
     if (params[parameter] !== undefined && !caps.parameters.includes(parameter)) {
       warning(
         'provider/ignored-parameter',
-        draft.where(parameter),
+        facts.where(parameter),
         `${provider} ignores \`${parameter}\``,
         `Remove \`${parameter}\`, or accept that it has no effect on ${provider}.`,
       )
     }
   }
-  if (params.compression !== undefined && params.format === 'png') {
-    warning('params/compression-png', draft.where('compression'), '`compression` has no effect on png output', 'Remove it, or set `format: jpeg` or `webp`.')
-  }
-  if (params.background === 'transparent') {
-    if (params.format === 'jpeg') {
-      error(
-        'params/transparent-jpeg',
-        draft.where('background'),
-        'a transparent background needs png or webp output; format is jpeg',
-        'Set `format: png` or `webp`, or drop `background: transparent`.',
-      )
-    } else if (caps.transparentBackground === 'downgraded') {
+  // What the provider makes of transparency, once the output format can hold it.
+  if (params.background === 'transparent' && params.format !== undefined && params.format !== 'jpeg') {
+    if (caps.transparentBackground === 'downgraded') {
       warning(
         'provider/transparent',
-        draft.where('background'),
-        `${provider} (${draft.model}) silently turns a transparent background into "auto"`,
+        facts.where('background'),
+        `${provider} (${facts.model ?? 'its model'}) silently turns a transparent background into "auto"`,
         'Expect an opaque background, or use a provider that honours transparency.',
       )
     } else if (caps.transparentBackground === 'unsupported') {
-      error('provider/transparent', draft.where('background'), `${provider} cannot make a transparent background`, 'Drop `background: transparent`.')
+      error('provider/transparent', facts.where('background'), `${provider} cannot make a transparent background`, 'Drop `background: transparent`.')
     }
   }
 }
 
 async function checkInputs(draft: JobDraft, context: RuleContext): Promise<void> {
-  const resolved = await Promise.all(draft.refs.map((ref, index) => resolveInput(draft, ref, [...draft.docPath, 'refs', index], 'ref', context)))
+  const resolved = await Promise.all(
+    draft.refs.map((ref, index) => (ref === undefined ? undefined : resolveInput(draft, ref, [...draft.docPath, 'refs', index], 'ref', context))),
+  )
   if (resolved.every((item) => item !== undefined)) draft.resolvedRefs = resolved as JobInput[]
   if (draft.mask === undefined) return
   const mask = await resolveInput(draft, draft.mask, [...draft.docPath, 'mask'], 'mask', context)
@@ -182,6 +211,7 @@ async function checkInputs(draft: JobDraft, context: RuleContext): Promise<void>
       ),
     )
   }
+  // Compared with refs[0] only when that ref is known and sound.
   const first = resolved[0]?.input
   if (first?.kind === 'file' && (first.width !== mask.input.width || first.height !== mask.input.height)) {
     diagnostics.push(
@@ -190,18 +220,18 @@ async function checkInputs(draft: JobDraft, context: RuleContext): Promise<void>
         'mask/size',
         path,
         `mask ${draft.mask} is ${mask.input.width}×${mask.input.height} but the first ref ${draft.refs[0]} is ${first.width}×${first.height}${where}`,
-        `Resize the mask to ${first.width}×${first.height}; it must match refs[0] exactly.`,
+        `Resize the mask to ${first.width}×${first.height}; it must match the first ref exactly.`,
       ),
     )
   }
-  if (mask.input.bytes > draft.capabilities.mask.maxBytes) {
+  if (draft.capabilities && mask.input.bytes > draft.capabilities.mask.maxBytes) {
     diagnostics.push(
       source.diagnostic(
         'error',
         'mask/too-large',
         path,
         `mask ${draft.mask} is ${formatBytes(mask.input.bytes)}; ${draft.provider} takes at most ${formatBytes(draft.capabilities.mask.maxBytes)}`,
-        'Save the mask with fewer colours or at a smaller size (same as refs[0]).',
+        'Save the mask with fewer colours or at a smaller size (the same size as the first ref).',
       ),
     )
   }
@@ -210,7 +240,7 @@ async function checkInputs(draft: JobDraft, context: RuleContext): Promise<void>
 async function resolveInput(draft: JobDraft, value: string, path: DocPath, role: 'ref' | 'mask', context: RuleContext): Promise<JobInput | undefined> {
   // A ref shared by many recipes is checked once; only a failure is checked again per use, so
   // each recipe gets its own located diagnostic.
-  const memoKey = `${role}\u0000${draft.provider}\u0000${value}`
+  const memoKey = `${role}\u0000${draft.provider ?? ''}\u0000${value}`
   let first = context.resolved.get(memoKey)
   if (!first) {
     first = resolveInputOnce(draft, value, path, role, context)
@@ -246,7 +276,7 @@ async function resolveInputOnce(draft: JobDraft, value: string, path: DocPath, r
       )
       return undefined
     }
-    if (!caps.refs.urls) {
+    if (caps && !caps.refs.urls) {
       diagnostics.push(
         source.diagnostic(
           'error',
@@ -332,7 +362,8 @@ async function resolveInputOnce(draft: JobDraft, value: string, path: DocPath, r
     )
     return undefined
   }
-  if (role === 'ref' && !caps.refs.formats.includes(image.format as InputFormat)) {
+  // Format and size limits are the provider's: unknown when its `provider` has a schema error.
+  if (role === 'ref' && caps && !caps.refs.formats.includes(image.format as InputFormat)) {
     diagnostics.push(
       source.diagnostic(
         'error',
@@ -344,7 +375,7 @@ async function resolveInputOnce(draft: JobDraft, value: string, path: DocPath, r
     )
     return undefined
   }
-  if (role === 'ref' && lookup.info.size > caps.refs.maxBytes) {
+  if (role === 'ref' && caps && lookup.info.size > caps.refs.maxBytes) {
     diagnostics.push(
       source.diagnostic(
         'error',

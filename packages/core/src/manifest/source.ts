@@ -92,10 +92,8 @@ export class ManifestSource {
     if (!index) {
       index = new Map()
       for (const item of map.items) {
-        if (yaml().isPair(item) && yaml().isScalar(item.key)) {
-          const key = String(item.key.value)
-          if (!index.has(key)) index.set(key, item as Pair)
-        }
+        // A repeated key (reported on its own) holds the value the manifest gets: the last one.
+        if (yaml().isPair(item) && yaml().isScalar(item.key)) index.set(String(item.key.value), item as Pair)
       }
       this.pairIndex.set(map, index)
     }

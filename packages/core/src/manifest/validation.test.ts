@@ -1274,6 +1274,61 @@ describe('every problem is reported at once', () => {
     expect(loaded.jobs.map((job) => job.id)).toEqual(['d'])
   })
 
+  it('a mask problem hides neither a name outside `out` nor {stem} without `each` (one pass, not one fix at a time)', async () => {
+    const loaded = await load(
+      yaml(
+        'version: 1', // 1
+        'recipes:', // 2
+        '  mug:', // 3
+        '    prompt: Put the {stem} on a mug', // 4
+        '    refs: [refs/a.png]', // 5
+        '    mask: refs/b.jpg', // 6
+        '    name: "../escape.png"', // 7
+        '  cup:', // 8
+        '    prompt: hi', // 9
+        '    refs: [refs/a.png]', // 10
+        '    mask: masks/nope.png', // 11
+        '    name: ../../cup.png', // 12
+      ),
+    )
+    expect(loaded.diagnostics.map(summary)).toEqual([
+      'error tokens/unavailable 4:21',
+      'error mask/not-png 6:11',
+      'error name/outside-out 7:11',
+      'error mask/missing 11:11',
+      'error name/outside-out 12:11',
+    ])
+    expect(loaded.jobs).toEqual([])
+  })
+
+  it('a schema error hides only what depends on its value; a bad `out` hides no recipe problem', async () => {
+    const loaded = await load(
+      yaml(
+        'version: 1', // 1
+        'out: ../elsewhere', // 2
+        'concurrency: 0', // 3
+        'recipes:', // 4
+        '  a:', // 5
+        '    prompt: hi {colour}', // 6
+        '    refs: [refs/a.png, refs/nope.png]', // 7
+        '    n: 99', // 8
+        '    ratio: "7:3"', // 9
+        '    resolution: 4k', // 10
+        '    quality: auto', // 11
+      ),
+    )
+    // `resolution: 4k` is not judged: whether it is possible depends on the invalid ratio.
+    expect(loaded.diagnostics.map(summary)).toEqual([
+      'error out/outside-project 2:6',
+      'error schema/minimum 3:14',
+      'error tokens/unknown 6:16',
+      'error ref/missing 7:24',
+      'error schema/maximum 8:8',
+      'error schema/enum 9:12',
+      'error provider/quality 11:14',
+    ])
+  })
+
   it('a schema error outside the recipes still lets every schema error be reported', async () => {
     const loaded = await load(yaml('version: 3', 'out: ""', 'recipes:', '  a:', '    prompt: hi', '    refs: [refs/a.png]', '    n: 99'))
     expect(loaded.diagnostics.map(summary)).toEqual(['error schema/const 1:10', 'error schema/minLength 2:6', 'error schema/maximum 7:8'])

@@ -1,3 +1,4 @@
+import type { Diagnostic } from '../diagnostics.js'
 import type { ProviderProgress } from '../providers/provider.js'
 
 /** A job's failure, as events and summaries carry it (never a stack, never a secret). */
@@ -46,7 +47,7 @@ export type RunEvent =
   | ({ type: 'job:progress'; id: string } & ProviderProgress)
   | { type: 'job:done'; id: string; provider: string; outputs: string[]; newImages: number; elapsedMs: number }
   | { type: 'job:failed'; id: string; provider: string; error: JobError; elapsedMs: number }
-  | { type: 'warning'; id?: string; message: string }
+  | { type: 'warning'; id?: string; message: string /** Set for a manifest warning: where it is (adapters print `file:line:col`). */; diagnostic?: Diagnostic }
   /**
    * The run was asked to stop (first Ctrl-C): nothing new starts, and these paid calls, already
    * sent, are still being answered so their results or task ids are kept. Abandoning them
