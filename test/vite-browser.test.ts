@@ -113,7 +113,7 @@ describe('browser: the Vite plugin in Chromium', () => {
       root: dir,
       configFile: false,
       logLevel: 'silent',
-      plugins: [imagesEdit({ providers: gated.providers })],
+      plugins: [imagesEdit({ providers: gated.providers, frozen: false })],
       server: { port: 0, host: '127.0.0.1' },
     })
     cleanups.push(() => server.close())

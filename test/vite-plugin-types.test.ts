@@ -53,7 +53,7 @@ describe('types: the dts option makes an unknown recipe a type error', () => {
       root: dir,
       configFile: false,
       logLevel: 'silent',
-      plugins: [imagesEdit({ dts: 'src/images-edit.d.ts' })],
+      plugins: [imagesEdit({ dts: 'src/images-edit.d.ts', frozen: false })],
       build: { outDir: join(dir, 'dist') },
     })
   }, 120_000)

@@ -171,7 +171,7 @@ describe('vite-plugin-images-edit', () => {
         root: dir,
         configFile: false,
         logLevel: 'silent',
-        plugins: [imagesEdit({ providers, dts: 'src/images-edit.d.ts' })],
+        plugins: [imagesEdit({ providers, dts: 'src/images-edit.d.ts', frozen: false })],
         server: { port: 0, host: '127.0.0.1' },
       })
       cleanups.push(() => server.close())

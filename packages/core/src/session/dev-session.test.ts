@@ -62,7 +62,7 @@ describe('DevSession', () => {
     const local = gatedLocal()
     const events: SessionEvent[] = []
     const project = await openProject({ cwd: dir, providers: local.providers })
-    const session = new DevSession(project, { onEvent: (event) => events.push(event) })
+    const session = new DevSession(project, { onEvent: (event) => events.push(event), frozen: false })
     cleanups.push(() => session.close())
     return { dir, local, events, session }
   }
