@@ -6,6 +6,7 @@ import {
   DevSession,
   type EditRequest,
   type ImageEditProvider,
+  isCI,
   openProject,
   resolveFrozen,
 } from '@images-edit/core'
@@ -61,8 +62,15 @@ describe('frozen is one rule in core', () => {
   it('resolveFrozen: what was said explicitly wins; otherwise frozen exactly when CI is set (not empty, 0 or false)', () => {
     expect(resolveFrozen(undefined, { CI: 'true' })).toBe(true)
     expect(resolveFrozen(undefined, { CI: '1' })).toBe(true)
-    for (const value of [undefined, '', '0', 'false', 'FALSE']) expect(resolveFrozen(undefined, { CI: value })).toBe(false)
+    const ambient = isCI(process.env)
+    // An environment given for keys only cannot unfreeze a CI process.
+    for (const value of [undefined, '', '0', 'false', 'FALSE']) expect(resolveFrozen(undefined, { CI: value })).toBe(ambient)
     expect(resolveFrozen(false, { CI: 'true' })).toBe(false)
+    // CI services that do not set CI: Jenkins, TeamCity, Azure Pipelines, CodeBuild. An explicit CI=false still wins.
+    for (const marker of ['JENKINS_URL', 'TEAMCITY_VERSION', 'TF_BUILD', 'CODEBUILD_BUILD_ID']) {
+      expect(isCI({ [marker]: 'x' }), marker).toBe(true)
+      expect(isCI({ [marker]: 'x', CI: 'false' }), `${marker} with CI=false`).toBe(false)
+    }
     expect(resolveFrozen(true, {})).toBe(true)
   })
 
@@ -72,7 +80,7 @@ describe('frozen is one rule in core', () => {
       // First, outside CI: make the card (so there is something to restore later).
       const maker = countingLocal()
       const free = await openProject({ cwd: dir, providers: maker.providers, env: {} })
-      await free.build({ only: ['card'] })
+      await free.build({ only: ['card'], frozen: false })
       await free.close()
       expect(maker.calls).toHaveLength(1)
       await rm(join(dir, 'out/card.png'))
@@ -126,7 +134,7 @@ describe('frozen is one rule in core', () => {
       // Outside CI, one plugin instance: a build (which generates), then a server in the same
       // process, as a framework's build does. The server serves the build's images and starts no session.
       const outside = countingLocal()
-      const shared = imagesEdit({ providers: outside.providers, env: {} })
+      const shared = imagesEdit({ providers: outside.providers, env: {}, frozen: false })
       await build({ root: dir, configFile: false, logLevel: 'silent', plugins: [shared], build: { write: false } })
       expect(outside.calls).toHaveLength(2)
       await writeFiles(dir, { 'images.edit.yaml': manifest('a changed poster') })
@@ -139,11 +147,42 @@ describe('frozen is one rule in core', () => {
     }
   })
 
+  it('an env option that carries only keys cannot unfreeze a CI process', async () => {
+    const { dir, cleanup } = await project()
+    const before = process.env.CI
+    process.env.CI = 'true'
+    try {
+      const keysOnly = await openProject({ cwd: dir, env: { TOAPIS_API_KEY: 'sk-test' } })
+      expect(keysOnly.frozen()).toBe(true)
+      expect(keysOnly.frozen(false)).toBe(false)
+      await keysOnly.close()
+    } finally {
+      if (before === undefined) delete process.env.CI
+      else process.env.CI = before
+      await cleanup()
+    }
+  })
+
+  it('a middleware-mode dev server with HMR on (a custom SSR server) is a real dev server: it generates', async () => {
+    const { dir, cleanup } = await project()
+    try {
+      const counting = countingLocal()
+      const plugin = imagesEdit({ providers: counting.providers, frozen: false })
+      const server = await createServer({ root: dir, configFile: false, logLevel: 'silent', plugins: [plugin], server: { middlewareMode: true } })
+      expect(plugin.api?.dev).toBeDefined()
+      await plugin.api?.idle()
+      expect(counting.calls.length).toBe(2)
+      await server.close()
+    } finally {
+      await cleanup()
+    }
+  })
+
   it('a framework-internal server (production mode, HMR off) never starts a dev session, even outside CI', async () => {
     const { dir, cleanup } = await project()
     try {
       const counting = countingLocal()
-      const plugin = imagesEdit({ providers: counting.providers, env: {} })
+      const plugin = imagesEdit({ providers: counting.providers, env: {}, frozen: false })
       const internal = await createServer({
         root: dir,
         configFile: false,
@@ -153,9 +192,27 @@ describe('frozen is one rule in core', () => {
         server: { middlewareMode: true, hmr: false, watch: null },
       })
       expect(plugin.api?.dev).toBeUndefined()
+      // An import through it is answered (a placeholder), still without a call.
+      const module = (await internal.ssrLoadModule('images-edit:hero')) as { default: { placeholder: boolean; width: number } }
+      expect(module.default.placeholder).toBe(true)
+      expect(module.default.width).toBeGreaterThan(0)
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(counting.calls).toHaveLength(0)
       await internal.close()
+
+      // Vitest's own server (mode `test`) is one too: a test run never pays.
+      const vitestLike = await createServer({
+        root: dir,
+        configFile: false,
+        logLevel: 'silent',
+        mode: 'test',
+        plugins: [plugin],
+        server: { middlewareMode: true },
+      })
+      const again = (await vitestLike.ssrLoadModule('images-edit:card')) as { default: { placeholder: boolean } }
+      expect(again.default.placeholder).toBe(true)
+      await vitestLike.close()
+      expect(counting.calls).toHaveLength(0)
     } finally {
       await cleanup()
     }

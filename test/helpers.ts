@@ -15,7 +15,8 @@ export const cliBin = join(repoRoot, 'packages/cli/bin/images-edit.js')
 /** A fresh temporary folder, removed by the returned cleanup. */
 export async function tempDir(prefix = 'images-edit-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+  // Retried: a server closed a moment ago (Vite's dependency optimizer) may still be writing into it.
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) }
 }
 
 /** Writes files (text or bytes) under `dir`, creating folders. */
@@ -63,6 +64,9 @@ export async function makeMask(width: number, height: number): Promise<Buffer> {
     .toBuffer()
 }
 
+/** Every variable that makes core's `isCI` true: removed so tests decide frozen mode explicitly. */
+export const CI_VARIABLES = ['CI', 'JENKINS_URL', 'TEAMCITY_VERSION', 'TF_BUILD', 'CODEBUILD_BUILD_ID'] as const
+
 /** Result of running the CLI. */
 export interface CliResult {
   code: number | null
@@ -76,7 +80,7 @@ export interface CliResult {
  */
 export function runCli(args: string[], options: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' }
-  delete env.CI
+  for (const name of CI_VARIABLES) delete env[name]
   delete env.FORCE_COLOR
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key]
@@ -101,7 +105,7 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
 /** Starts the CLI without waiting, for tests that kill it part-way. */
 export function spawnCli(args: string[], options: { cwd: string; env?: Record<string, string | undefined> }) {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' }
-  delete env.CI
+  for (const name of CI_VARIABLES) delete env[name]
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key]
     else env[key] = value

@@ -53,7 +53,9 @@ describe.each(VERSIONS)('Node $major', ({ major, files }) => {
     await run(node, [join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', ...files, '--reporter=json', `--outputFile=${outputFile}`], {
       cwd: repoRoot,
       env,
-      timeout: 900_000,
+      // Shorter than the hook's timeout, so a stuck run is killed and reported, not left running.
+      timeout: 780_000,
+      killSignal: 'SIGKILL',
       maxBuffer: 256 * 1024 * 1024,
     }).catch(() => undefined) // failures are read from the report below
     console.log(`Node ${version}: ${files.length} files in ${Math.round(performance.now() - started)} ms`)

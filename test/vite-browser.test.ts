@@ -1,27 +1,15 @@
 // Functions passed to page.evaluate run in Chromium: they use the DOM types.
 /// <reference lib="dom" />
-import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLocalProvider, createProviderRegistry, type ImageEditProvider } from '@images-edit/core'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { build, createServer, type PreviewServer, preview, type ViteDevServer } from 'vite'
 import imagesEdit from 'vite-plugin-images-edit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { makeImage, makeMask, repoRoot, tempDir, writeFiles } from './helpers.js'
+import { launchChromium } from './setup/browser.js'
 
-/** Debian's Chromium. CI installs it (`apt-get install -y chromium`); without it this suite fails, it never skips. */
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const exampleRoot = join(repoRoot, 'examples/vite-app')
 
 /** The local provider, held at a gate for prompts containing `hold` until the test releases it. */
@@ -80,8 +68,7 @@ describe('browser: the Vite plugin in Chromium', () => {
   const cleanups: (() => Promise<unknown>)[] = []
 
   beforeAll(async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with \`apt-get install -y chromium\``).toBe(true)
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()

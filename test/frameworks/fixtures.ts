@@ -1,11 +1,11 @@
 import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { cp, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { repoRoot } from '../helpers.js'
+import { CI_VARIABLES, repoRoot } from '../helpers.js'
 
 const run = promisify(execFile)
 
@@ -40,6 +40,8 @@ export async function installFixture(name: string, options: { link?: boolean } =
       .update(await readFile(file))
       .update('\0')
   }
+  // And by the checkout: its tests write into the install, so two checkouts never share one.
+  hasher.update(repoRoot)
   const hash = hasher.digest('hex').slice(0, 12)
   const dir = join(tmpdir(), `images-edit-fixture-${name}-${hash}`)
   const marker = join(dir, '.installed')
@@ -54,8 +56,12 @@ export async function installFixture(name: string, options: { link?: boolean } =
     try {
       await rename(scratch, dir)
     } catch {
-      // Another suite finished first: use its install.
       await rm(scratch, { recursive: true, force: true })
+      // Another suite finished first: use its install — unless what is there is half of one.
+      if (!(await exists(marker))) {
+        await rm(dir, { recursive: true, force: true })
+        return installFixture(name, options)
+      }
     }
     if (options.link !== false) await linkPackages(dir)
     return { dir, installMs }
@@ -73,8 +79,11 @@ async function linkPackages(dir: string): Promise<void> {
   ]
   await mkdir(join(dir, 'node_modules/@images-edit'), { recursive: true })
   for (const [at, target] of links) {
-    if (await exists(join(dir, at))) continue
-    await symlink(join(repoRoot, target), join(dir, at), 'dir').catch((error: NodeJS.ErrnoException) => {
+    const link = join(dir, at)
+    const wanted = join(repoRoot, target)
+    if ((await readlink(link).catch(() => undefined)) === wanted) continue
+    await rm(link, { recursive: true, force: true })
+    await symlink(wanted, link, 'dir').catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error
     })
   }
@@ -108,7 +117,8 @@ function commandEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv 
   const merged: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
   // A user's shell: no CI, and none of what Vitest sets for its own workers (NODE_ENV=test, VITEST…).
   for (const key of Object.keys(merged))
-    if (key === 'CI' || key === 'NODE_OPTIONS' || key === 'NODE_ENV' || key === 'TEST' || key.startsWith('VITEST')) delete merged[key]
+    if ((CI_VARIABLES as readonly string[]).includes(key) || key === 'NODE_OPTIONS' || key === 'NODE_ENV' || key === 'TEST' || key.startsWith('VITEST'))
+      delete merged[key]
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete merged[key]
     else merged[key] = value

@@ -55,7 +55,16 @@ export function provideChromium(log: (line: string) => void = (line) => process.
   )
 }
 
-/** Launches headless Chromium (provisioned by {@link provideChromium}). */
+/**
+ * Launches headless Chromium. The global setup ({@link provideChromium}) installs it once; a suite
+ * only looks for it, and fails with the command to run when it is missing — it never skips.
+ */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: provideChromium(), headless: true, args: CHROMIUM_FLAGS })
+  const path = findChromium()
+  if (!path) {
+    throw new Error(
+      `browser tests need Chromium and none was found. Run \`sudo ${INSTALL}\` (Debian/Ubuntu), or point CHROMIUM_PATH at a Chromium or Chrome binary.`,
+    )
+  }
+  return chromium.launch({ executablePath: path, headless: true, args: CHROMIUM_FLAGS })
 }

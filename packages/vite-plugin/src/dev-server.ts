@@ -21,8 +21,13 @@ const INPUT_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'imag
 /** What the dev server needs from the plugin's options. */
 export interface DevOptions {
   openProject: () => Promise<Project>
-  /** Only when set explicitly: a dev server generates what is missing by default. */
+  /** Only when set explicitly; otherwise core's rule applies (frozen exactly when CI is set). */
   frozen: boolean | undefined
+  /**
+   * Start the session at the first module or image request, not with the server, and watch
+   * nothing: for servers a framework or test runner starts for itself, which run frozen.
+   */
+  lazy?: boolean
   dts: boolean | string | undefined
   panel: boolean
 }
@@ -35,8 +40,7 @@ export interface DevOptions {
 export class DevServerBridge {
   private session: DevSession | undefined
   private project: Project | undefined
-  /** Resolves once the first plan is made (not when jobs finish): modules wait for this only. */
-  readonly ready: Promise<void>
+  private started: Promise<void> | undefined
   private startError: unknown
   /** Code last served per loaded virtual module, to know which ones an event changed. */
   private readonly served = new Map<string, string>()
@@ -50,6 +54,8 @@ export class DevServerBridge {
   private readonly panelClients = new Set<ServerResponse>()
   private refreshTimer: NodeJS.Timeout | undefined
   private hmrTimer: NodeJS.Timeout | undefined
+  private hmrChain: Promise<void> = Promise.resolve()
+  private reloadTimer: NodeJS.Timeout | undefined
   private panelTimer: NodeJS.Timeout | undefined
   private pingTimer: NodeJS.Timeout | undefined
   private readonly sizes = new Map<string, Promise<{ width: number; height: number }>>()
@@ -59,8 +65,16 @@ export class DevServerBridge {
     private readonly server: ViteDevServer,
     private readonly options: DevOptions,
   ) {
-    this.ready = this.start()
-    this.ready.catch(() => {})
+    if (!options.lazy) void this.ready
+  }
+
+  /** Resolves once the first plan is made (not when jobs finish): modules wait for this only. A lazy bridge starts here. */
+  get ready(): Promise<void> {
+    if (!this.started) {
+      this.started = this.start()
+      this.started.catch(() => {})
+    }
+    return this.started
   }
 
   private get base(): string {
@@ -85,9 +99,10 @@ export class DevServerBridge {
       onEvent: (event) => this.onEvent(event),
       ...(this.options.frozen !== undefined ? { frozen: this.options.frozen } : {}),
     })
-    this.server.watcher.on('all', (event, path) => {
-      if ((event === 'add' || event === 'change' || event === 'unlink') && this.affects(resolve(path))) this.scheduleRefresh()
-    })
+    if (!this.options.lazy)
+      this.server.watcher.on('all', (event, path) => {
+        if ((event === 'add' || event === 'change' || event === 'unlink') && this.affects(resolve(path))) this.scheduleRefresh()
+      })
     await this.refresh()
     const jobs = this.session.jobs()
     const waiting = jobs.filter((job) => job.phase !== 'ready').length
@@ -99,7 +114,7 @@ export class DevServerBridge {
 
   /** Waits for every running job (tests; a build right after dev). */
   async idle(): Promise<void> {
-    await this.ready.catch(() => {})
+    await this.started?.catch(() => {})
     await this.session?.idle()
   }
 
@@ -128,7 +143,7 @@ export class DevServerBridge {
   }
 
   private watchInputs(): void {
-    if (!this.session) return
+    if (!this.session || this.options.lazy) return
     const { files, folders } = this.session.watchList()
     const added = [...files, ...folders].filter((path) => !this.watchedFiles.has(path) && !this.watchedFolders.has(path))
     this.watchedFiles.clear()
@@ -216,7 +231,19 @@ export class DevServerBridge {
   /** Re-renders every loaded module; those whose code changed are invalidated and hot-updated. */
   private scheduleHmr(): void {
     clearTimeout(this.hmrTimer)
-    this.hmrTimer = setTimeout(() => void this.hotUpdate(), 25)
+    // One pass at a time: a pass started while another awaits would compare against the same old code.
+    this.hmrTimer = setTimeout(() => {
+      this.hmrChain = this.hmrChain.then(() => this.hotUpdate()).catch(() => {})
+    }, 25)
+  }
+
+  /** A page reload for modules only server code imports, at most one per {@link RELOAD_THROTTLE_MS}. */
+  private scheduleReload(): void {
+    if (this.reloadTimer) return
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined
+      if (!this.closed) this.server.hot.send({ type: 'full-reload', path: '*' })
+    }, RELOAD_THROTTLE_MS)
   }
 
   private async hotUpdate(): Promise<void> {
@@ -231,21 +258,24 @@ export class DevServerBridge {
       if (after === before) continue
       let found = false
       let inClient = false
+      let moduleHasImporters = false
       for (const environment of Object.values(this.server.environments)) {
         const module = environment.moduleGraph.getModuleById(resolvedId)
         if (!module) continue
         found = true
+        // A module no page imports any more (its import was removed) reloads nothing.
+        if (module.importers.size > 0) moduleHasImporters = true
         environment.moduleGraph.invalidateModule(module)
         if (environment.name === 'client') {
           inClient = true
           await environment.reloadModule(module)
         }
       }
-      if (found && !inClient) serverOnly = true
+      if (found && !inClient && moduleHasImporters) serverOnly = true
       if (found && after !== undefined) this.served.set(resolvedId, after)
       else this.served.delete(resolvedId)
     }
-    if (serverOnly) this.server.hot.send({ type: 'full-reload', path: '*' })
+    if (serverOnly) this.scheduleReload()
   }
 
   // ---- engine events: terminal, overlay, HMR, panel -----------------------------------------
@@ -501,16 +531,20 @@ export class DevServerBridge {
     this.closed = true
     clearTimeout(this.refreshTimer)
     clearTimeout(this.hmrTimer)
+    clearTimeout(this.reloadTimer)
     clearTimeout(this.panelTimer)
     clearInterval(this.pingTimer)
     for (const client of this.panelClients) client.end()
     this.panelClients.clear()
-    await this.ready.catch(() => {})
+    await this.started?.catch(() => {})
     // Paid calls already sent are answered (their task ids journaled, their results kept) for up
     // to CLOSE_GRACE_MS; only then are they abandoned.
     await this.session?.close({ abort: true, abandonAfterMs: CLOSE_GRACE_MS })
   }
 }
+
+/** Several images of a server-rendered page becoming ready in a burst reload the page once. */
+const RELOAD_THROTTLE_MS = 400
 
 /** How long the dev server's shutdown waits for paid calls already sent before abandoning them. */
 export const CLOSE_GRACE_MS = 60_000

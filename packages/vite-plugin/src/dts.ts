@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import { type Job, writeFileAtomic } from '@images-edit/core'
@@ -5,7 +6,8 @@ import { type Job, writeFileAtomic } from '@images-edit/core'
 /** Where `dts` writes, or undefined when it is off. */
 export function dtsPath(option: boolean | string | undefined, root: string): string | undefined {
   if (!option) return undefined
-  const path = option === true ? 'images-edit.d.ts' : option
+  // `src/` is what the tsconfig of Vite's and SvelteKit's templates include; a file in the root would be outside it.
+  const path = option === true ? (existsSync(join(root, 'src')) ? 'src/images-edit.d.ts' : 'images-edit.d.ts') : option
   return isAbsolute(path) ? path : join(root, path)
 }
 

@@ -40,9 +40,9 @@ export default function imagesEdit(options: ImagesEditPluginOptions = {}): Plugi
   // One emitted asset per output file, environment and build, however many imports reference it.
   const emitted = new Map<string, Map<string, string>>()
   let current: BuiltImages | undefined
-  // A Vite server a framework starts inside its own build (Astro's build does): it gets the build's
-  // images, never a dev session that would generate behind the build's back.
-  let internalServer = false
+  // One bridge per dev server: Vite creates the new server before closing the old one on restart,
+  // and frameworks start servers of their own beside the one a person browses.
+  const bridges = new WeakMap<ResolvedConfig, DevServerBridge>()
   // This plugin instance already took part in a `vite build`: a server started after that is the build's.
   let sawBuild = false
 
@@ -56,7 +56,7 @@ export default function imagesEdit(options: ImagesEditPluginOptions = {}): Plugi
       ...(options.env ? { env: options.env } : {}),
     })
 
-  /** One engine build per manifest at a time, whoever asks first (each environment, a framework's internal server). */
+  /** One engine build per manifest at a time, whoever asks first (each environment of a `vite build`). */
   const buildOnce = (): Promise<BuiltImages> => {
     const key = manifestPath()
     let pending = builds.get(key)
@@ -128,22 +128,14 @@ export default function imagesEdit(options: ImagesEditPluginOptions = {}): Plugi
     async load(id) {
       const name = idOfModule(id)
       if (name === undefined) return undefined
-      if (config.command === 'serve' && !internalServer) {
-        if (!dev) this.error(`${TAG} ${IMPORT_PREFIX}${name} was loaded before the dev server started`)
-        return dev.moduleCode(id)
+      const own = this.environment?.getTopLevelConfig?.() ?? config
+      if (own.command === 'serve') {
+        const bridge = bridges.get(own) ?? dev
+        if (!bridge) this.error(`${TAG} ${IMPORT_PREFIX}${name} was loaded before the dev server started`)
+        return bridge.moduleCode(id)
       }
-      let built: BuiltImages
-      if (config.command === 'serve') {
-        // Inside a framework's build: the build's own images (frozen in CI), served from their files.
-        try {
-          built = await buildOnce()
-        } catch (error) {
-          this.error({ message: `${TAG} ${describeError(error, config.root)}`, stack: '' })
-        }
-      } else {
-        if (!current) this.error(`${TAG} ${IMPORT_PREFIX}${name}: the images were not built (buildStart did not run)`)
-        built = current
-      }
+      if (!current) this.error(`${TAG} ${IMPORT_PREFIX}${name}: the images were not built (buildStart did not run)`)
+      const built = current
       const jobs = jobsNamed(built.jobs, name)
       if (jobs.length === 0) {
         const recipes = [...new Set(built.jobs.map((job) => job.recipe))]
@@ -154,35 +146,47 @@ export default function imagesEdit(options: ImagesEditPluginOptions = {}): Plugi
       const images: ModuleImage[] = []
       for (const job of jobs) {
         for (const output of await outputsOf(built, job)) {
-          let srcExpression: string
-          if (config.command === 'serve') srcExpression = JSON.stringify(`${config.base}@fs${output.absolute}`)
-          else {
-            let reference = references.get(output.absolute)
-            if (!reference) {
-              reference = this.emitFile({ type: 'asset', name: basename(output.path), originalFileName: output.absolute, source: output.bytes })
-              references.set(output.absolute, reference)
-            }
-            srcExpression = `import.meta.ROLLUP_FILE_URL_${reference}`
+          let reference = references.get(output.absolute)
+          if (!reference) {
+            reference = this.emitFile({ type: 'asset', name: basename(output.path), originalFileName: output.absolute, source: output.bytes })
+            references.set(output.absolute, reference)
           }
-          images.push({ srcExpression, width: output.width, height: output.height, format: output.format, job: job.id, placeholder: false })
+          images.push({
+            srcExpression: `import.meta.ROLLUP_FILE_URL_${reference}`,
+            width: output.width,
+            height: output.height,
+            format: output.format,
+            job: job.id,
+            placeholder: false,
+          })
         }
       }
       return renderModule(name, images, { hot: false })
     },
 
     configureServer(server) {
-      if (sawBuild || isBuildInternal(server)) {
-        internalServer = true
-        return
-      }
-      dev = new DevServerBridge(server, {
+      // A server a framework or test runner starts for itself (Astro's build does, before the real
+      // build) gets a frozen session that starts at its first import: restores and placeholders,
+      // never a paid call behind the build's back, no watcher, no panel.
+      const internal = sawBuild || isBuildInternal(server)
+      const bridge = new DevServerBridge(server, {
         openProject: open,
-        frozen: options.frozen,
-        dts: options.dts,
-        panel: options.panel ?? true,
+        frozen: internal ? true : options.frozen,
+        dts: internal ? undefined : options.dts,
+        panel: !internal && (options.panel ?? true),
+        lazy: internal,
       })
-      server.middlewares.use(dev.middleware)
-      if (options.panel ?? true) {
+      bridges.set(server.config, bridge)
+      if (!internal) dev = bridge
+      const close = server.close.bind(server)
+      server.close = async () => {
+        bridges.delete(server.config)
+        if (dev === bridge) dev = undefined
+        await bridge.close()
+        return close()
+      }
+      server.middlewares.use(bridge.middleware)
+      if (!internal && (options.panel ?? true)) {
         let printed = false
         const printPanel = (url: string | undefined) => {
           if (printed || !url) return
@@ -194,30 +198,30 @@ export default function imagesEdit(options: ImagesEditPluginOptions = {}): Plugi
           printUrls()
           printPanel(server.resolvedUrls?.local[0])
         }
-        // Frameworks that print their own banner (Astro) never call printUrls: say it once listening.
+        // Frameworks that print their own banner (Astro) never call printUrls: say it once listening,
+        // after their banner.
         server.httpServer?.once('listening', () => {
           setTimeout(() => {
             const address = server.httpServer?.address()
-            if (address && typeof address === 'object') printPanel(server.resolvedUrls?.local[0] ?? `http://localhost:${address.port}${config.base}`)
-          }, 250)
+            if (!address || typeof address !== 'object') return
+            const host = address.family === 'IPv6' || address.family === (6 as unknown as string) ? `[${address.address}]` : address.address
+            const reachable = host === '0.0.0.0' || host === '[::]' ? 'localhost' : host
+            printPanel(server.resolvedUrls?.local[0] ?? `http://${reachable}:${address.port}${server.config.base}`)
+          }, 250).unref()
         })
       }
-    },
-
-    async closeBundle() {
-      const bridge = dev
-      dev = undefined
-      await bridge?.close()
     },
   }
 }
 
 /**
- * Whether a dev server is one a framework starts inside its build, not one a person browses: Astro's
- * build runs a middleware-mode server in production mode with HMR off. Such a server must never start
- * a dev session (which generates what is missing); a real `vite dev` (even in middleware mode behind
- * a framework's own HTTP server) keeps HMR on.
+ * Whether a dev server is one a framework or a test runner starts for itself, not one a person
+ * browses: Astro's build runs a production-mode server with HMR off before the real build, and
+ * Vitest's server runs in mode `test`. Such a server never generates (see `configureServer`). A real
+ * `vite dev` — even in middleware mode behind a framework's own HTTP server, or with HMR turned off
+ * — is not one.
  */
 export function isBuildInternal(server: ViteDevServer): boolean {
-  return server.config.isProduction || server.config.server.hmr === false
+  const { config } = server
+  return ((config.isProduction || config.mode === 'production') && config.server.hmr === false) || config.mode === 'test'
 }

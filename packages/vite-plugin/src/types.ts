@@ -29,19 +29,24 @@ export interface ImagesEditPluginOptions {
    * store). A job that would need the provider fails the build before any call, naming the job
    * and why it is stale — so CI never spends money by surprise.
    *
-   * Applies to `vite build`. The dev server only honours it when you set it explicitly; by default
-   * it generates what is missing (that is what a dev server is for).
+   * One rule (core's `resolveFrozen`) for `vite build`, `vite dev` and every server a framework
+   * starts: unset, it is frozen exactly when the `CI` environment variable is set (and not `0` or
+   * `false`), so outside CI a dev server generates what is missing and in CI it restores what it can
+   * and shows placeholders for the rest. A server a framework starts inside its build is always
+   * frozen (the build itself generates).
    *
-   * @default isCI() — true when the `CI` environment variable is set (and not `0` or `false`)
+   * @default true when `CI` is set, else false
    * @example false // let a CI job that is meant to generate do so
    */
   frozen?: boolean
 
   /**
    * Write a `.d.ts` that declares one `images-edit:<id>` module per recipe (and per `each` job), so
-   * a typo in an import is a type error. `true` writes `images-edit.d.ts` in Vite's `root`; a
-   * string is the path to write, relative to `root`. The file is rewritten only when it changes.
-   * Without it, every `images-edit:*` import is still typed by `vite-plugin-images-edit/client`.
+   * a typo in an import is a type error. `true` writes `src/images-edit.d.ts` when `root` has a
+   * `src` folder (what Vite's and SvelteKit's tsconfig include), else `images-edit.d.ts` in `root`;
+   * a string is the path to write, relative to `root`. The file is rewritten only when it changes.
+   * Do not also reference `vite-plugin-images-edit/client` (its wildcard accepts every name);
+   * without `dts`, that reference types every `images-edit:*` import loosely.
    *
    * @default false
    * @example 'src/images-edit.d.ts'

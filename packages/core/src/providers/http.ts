@@ -467,15 +467,19 @@ function transportError(context: HttpContext, stage: Stage, url: string, error: 
 let ownAgent: Dispatcher | undefined
 
 /**
- * The dispatcher of a call: the one given, else an Agent of this undici of our own — never undici's
- * global dispatcher. That one is shared through `globalThis` with Node's built-in fetch, and when a
- * host process (Astro's build, for one) has made a fetch first, it belongs to Node's bundled undici,
- * which cannot send this undici's multipart bodies ("action is not a function").
+ * The dispatcher of a call: the one given; else undici's global dispatcher when it is one of this
+ * undici's own (a user's `setGlobalDispatcher(new ProxyAgent(…))`, or a test's MockAgent); else an
+ * agent of our own that honours `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`. Never a global
+ * dispatcher of another undici: that slot is shared through `globalThis` with Node's built-in
+ * fetch, and when a host process (Astro's build, for one) has made a fetch first, it holds Node's
+ * bundled undici, which cannot send this undici's multipart bodies ("action is not a function").
  */
 async function dispatcherOf(context: { dispatcher?: Dispatcher }): Promise<Dispatcher> {
   if (context.dispatcher) return context.dispatcher
-  const { Agent } = await import('undici')
-  ownAgent ??= new Agent()
+  const undici = await import('undici')
+  const global = undici.getGlobalDispatcher()
+  if (global instanceof undici.Dispatcher && !(global instanceof undici.Agent && global.constructor === undici.Agent)) return global
+  ownAgent ??= new undici.EnvHttpProxyAgent()
   return ownAgent
 }
 

@@ -11,7 +11,7 @@ import type { RunEvent } from '../run/events.js'
 
 /** Why a job that needs generating waits in a frozen session. */
 const FROZEN_REASON =
-  'frozen (CI is set, or frozen was asked for): nothing is generated here. Build it where paying is intended (without --frozen), then commit the lock and the outputs'
+  'frozen (CI is set, or frozen was asked for): nothing is generated here. Build it where paying is intended (images-edit build --no-frozen, or imagesEdit({ frozen: false }) in Vite), then commit the lock and the outputs'
 
 /** Where a job stands in a dev session. */
 export type JobPhase = 'ready' | 'queued' | 'running' | 'failed' | 'blocked'
