@@ -1,4 +1,4 @@
-import { MockAgent } from 'undici'
+import { type Dispatcher, getGlobalDispatcher, MockAgent, setGlobalDispatcher } from 'undici'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { download, MAX_RETRY_AFTER_MS, retryAfter } from './http.js'
 
@@ -89,5 +89,47 @@ describe('download redirects', () => {
     await expect(download(context(agent), 'https://a.example/chain/0', options)).rejects.toThrow(/redirected more than 5 times/)
     await expect(download(context(agent), 'https://a.example/no-location', options)).rejects.toThrow(/HTTP 302 without a place to go/)
     await agent.close()
+  })
+})
+
+describe('which dispatcher carries a call', () => {
+  const options = { signal: new AbortController().signal, maxBytes: 1024, timeoutMs: 5000 }
+
+  it("a user's own global dispatcher of this undici (a MockAgent, a ProxyAgent) is used when none is given", async () => {
+    const previous = getGlobalDispatcher()
+    const agent = new MockAgent()
+    agent.disableNetConnect()
+    agent
+      .get('https://mocked.example')
+      .intercept({ path: '/image' })
+      .reply(200, 'mocked', { headers: { 'content-length': '6' } })
+    setGlobalDispatcher(agent)
+    try {
+      const bytes = await download({ provider: 'toapis', secrets: [] }, 'https://mocked.example/image', options)
+      expect(bytes.toString()).toBe('mocked')
+    } finally {
+      setGlobalDispatcher(previous)
+      await agent.close()
+    }
+  })
+
+  it("a global dispatcher that is another undici's (Node's bundled one, after a host's fetch) is never used", async () => {
+    const previous = getGlobalDispatcher()
+    // Stands in for Node's bundled undici: a dispatcher that is not an instance of this undici's classes.
+    let used = false
+    const foreign = {
+      dispatch: () => {
+        used = true
+        throw new Error('the foreign dispatcher was used')
+      },
+    }
+    setGlobalDispatcher(foreign as unknown as Dispatcher)
+    try {
+      // Our own agent takes the call: an unreachable port then fails as a connection error.
+      await download({ provider: 'toapis', secrets: [] }, 'https://127.0.0.1:9/nothing', options).catch(() => undefined)
+      expect(used).toBe(false)
+    } finally {
+      setGlobalDispatcher(previous)
+    }
   })
 })
