@@ -5,23 +5,13 @@ import { join } from 'node:path'
 import { type FakeProviderServer, startFakeProviderServer } from '@images-edit/fake-provider'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeImage, writeFiles } from '../helpers.js'
 import { launchChromium } from '../setup/browser.js'
-import { type Fixture, freePort, installFixture, node24, resetProject, runNode, startNode } from './fixtures.js'
+import { type Fixture, freePort, heroManifest, heroProject, installFixture, node24, runNode, startNode } from './fixtures.js'
 
 /**
  * Astro 7 (Node 22+, here Node 24 from the registry) with the plugin under `vite.plugins`. Astro's
  * build starts a Vite server of its own before the real build: a CI build must still pay nothing.
  */
-const manifest = (prompt: string) => `version: 1
-out: generated
-defaults: { provider: toapis }
-recipes:
-  hero:
-    prompt: ${prompt}
-    refs: [refs/city.png]
-    ratio: "3:2"
-`
 
 describe('Astro 7 on Node 24', () => {
   let fixture: Fixture
@@ -41,15 +31,7 @@ describe('Astro 7 on Node 24', () => {
     await server?.close()
   })
 
-  async function freshProject(prompt = 'an illustrated poster of this city'): Promise<string> {
-    await resetProject(fixture.dir, ['generated'])
-    await writeFiles(fixture.dir, {
-      'images.edit.yaml': manifest(prompt),
-      'refs/city.png': await makeImage({ width: 90, height: 60, color: { r: 30, g: 110, b: 210 } }),
-    })
-    server.reset()
-    return fixture.dir
-  }
+  const freshProject = (prompt?: string) => heroProject(fixture.dir, server, prompt)
 
   it('CI=true astro build pays nothing: it fails as vite build does (exit 1, the frozen message), with no request to the provider', async () => {
     const dir = await freshProject()
@@ -117,7 +99,7 @@ describe('Astro 7 on Node 24', () => {
         let before = ''
         before = (await (await real()).jsonValue()) as string
         expect(server.submits()).toBe(1)
-        await writeFile(join(dir, 'images.edit.yaml'), manifest('the same city at night, neon signs'))
+        await writeFile(join(dir, 'images.edit.yaml'), heroManifest('the same city at night, neon signs'))
         const after = (await (await real()).jsonValue()) as string
         expect(after).not.toBe(before)
         expect(server.submits()).toBe(2)

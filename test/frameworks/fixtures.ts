@@ -5,7 +5,8 @@ import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { CI_VARIABLES, repoRoot } from '../helpers.js'
+import type { FakeProviderServer } from '@images-edit/fake-provider'
+import { CI_VARIABLES, makeImage, repoRoot, writeFiles } from '../helpers.js'
 
 const run = promisify(execFile)
 
@@ -222,4 +223,26 @@ export async function resetProject(dir: string, paths: readonly string[] = []): 
   for (const path of ['.images-edit', 'images.edit.lock', 'dist', 'build', '.svelte-kit', '.astro', ...paths]) {
     await rm(join(dir, path), { recursive: true, force: true })
   }
+}
+
+/** The manifest every framework project builds: one toapis recipe, `hero`, with `prompt`. */
+export const heroManifest = (prompt: string) => `version: 1
+out: generated
+defaults: { provider: toapis }
+recipes:
+  hero:
+    prompt: ${prompt}
+    refs: [refs/city.png]
+    ratio: "3:2"
+`
+
+/** Resets a fixture to {@link heroManifest} with a fresh ref, and the fake provider's counters. */
+export async function heroProject(dir: string, server: FakeProviderServer, prompt = 'an illustrated poster of this city'): Promise<string> {
+  await resetProject(dir, ['generated'])
+  await writeFiles(dir, {
+    'images.edit.yaml': heroManifest(prompt),
+    'refs/city.png': await makeImage({ width: 90, height: 60, color: { r: 30, g: 110, b: 210 } }),
+  })
+  server.reset()
+  return dir
 }

@@ -5,9 +5,8 @@ import { join } from 'node:path'
 import { type FakeProviderServer, startFakeProviderServer } from '@images-edit/fake-provider'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeImage, writeFiles } from '../helpers.js'
 import { launchChromium } from '../setup/browser.js'
-import { type Fixture, freePort, installFixture, node24, resetProject, runNode, startNode } from './fixtures.js'
+import { type Fixture, freePort, heroManifest, heroProject, installFixture, node24, runNode, startNode } from './fixtures.js'
 
 /**
  * Real projects on the Vite versions users run, each installed from its own lock: a plain Vite 7 app
@@ -19,16 +18,6 @@ const APPS = [
   { name: 'vite8', title: 'Vite 8', node: async () => process.execPath, assets: 'dist/assets' },
   { name: 'sveltekit', title: 'SvelteKit 3 on Node 24', node: node24, assets: 'build/_app/immutable/assets' },
 ] as const
-
-const manifest = (prompt: string) => `version: 1
-out: generated
-defaults: { provider: toapis }
-recipes:
-  hero:
-    prompt: ${prompt}
-    refs: [refs/city.png]
-    ratio: "3:2"
-`
 
 /** A line no successful run may print (file names such as `server-errors.js` are fine). */
 const PROBLEM_LINE = /\[ERROR\]|error during|error when|\binterrupted\b|failed on/i
@@ -55,15 +44,7 @@ describe.each(APPS)('$title', (app) => {
     env = { IMAGES_EDIT_TOAPIS_BASE_URL: server.baseUrls.toapis, TOAPIS_API_KEY: server.apiKey }
   }, 600_000)
 
-  async function freshProject(prompt = 'an illustrated poster of this city'): Promise<string> {
-    await resetProject(fixture.dir, ['generated'])
-    await writeFiles(fixture.dir, {
-      'images.edit.yaml': manifest(prompt),
-      'refs/city.png': await makeImage({ width: 90, height: 60, color: { r: 30, g: 110, b: 210 } }),
-    })
-    server.reset()
-    return fixture.dir
-  }
+  const freshProject = (prompt?: string) => heroProject(fixture.dir, server, prompt)
 
   it('build: frozen in CI (exit 1, nothing asked of the provider), generates once outside CI, then rebuilds in CI for free', async () => {
     const dir = await freshProject()
@@ -113,7 +94,7 @@ describe.each(APPS)('$title', (app) => {
       await page.evaluate(() => {
         ;(window as unknown as { kept: string }).kept = 'same page'
       })
-      await writeFile(join(dir, 'images.edit.yaml'), manifest('the same city at night, neon signs'))
+      await writeFile(join(dir, 'images.edit.yaml'), heroManifest('the same city at night, neon signs'))
       const second = await realImage(first)
       expect(second).not.toBe(first)
       expect(await page.evaluate(() => (window as unknown as { kept?: string }).kept)).toBe('same page')

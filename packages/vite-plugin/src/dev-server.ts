@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { basename, join, relative, resolve, sep } from 'node:path'
+import { basename, join, resolve, sep } from 'node:path'
 import { DevSession, type Diagnostic, imageDimensions, type JobView, type Project, type SessionEvent } from '@images-edit/core'
 import type { ViteDevServer } from 'vite'
 import { dtsPath, renderDts, writeDts } from './dts.js'
