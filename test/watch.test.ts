@@ -238,6 +238,16 @@ describe.concurrent('images-edit watch', () => {
     expect(cli.stderr()).toBe('stopped watching; nothing was in flight.\n')
   })
 
+  it('in CI (frozen by default): says which jobs are blocked and why, and generates nothing', async ({ expect }) => {
+    const dir = await project()
+    const cli = startCli(['watch'], { cwd: dir, env: { CI: 'true' } })
+    running.add(cli)
+    await cli.waitForStdout(/watching 4 files and 1 folder/)
+    await waitUntil(cli, 'four blocked lines', () => (cli.stdout().match(/blocked: .*frozen/g) ?? []).length === 4)
+    expect(await stop(cli)).toBe(130)
+    expect(await listFiles(join(dir, 'out'))).toEqual([])
+  })
+
   it('Ctrl-C during a build exits 130, keeps what finished, and a rerun builds only the rest', async ({ expect }) => {
     const dir = await bigProject()
     const cli = startCli(['watch', '--json'], { cwd: dir })

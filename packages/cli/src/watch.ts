@@ -230,9 +230,19 @@ export async function watchCommand(project: Project, options: WatchCommandOption
         if (appeared.length > 0 && !output.quiet) options.printDiagnostics(appeared, output, cwd, false)
         return
       }
-      case 'job':
-        if (json) emitJson(event)
+      case 'job': {
+        if (json) {
+          emitJson(event)
+          return
+        }
+        // A job that cannot run (frozen in CI, an edited output…) says why, once per reason.
+        const { job } = event
+        const said = job.phase === 'blocked' ? job.reasons.join('; ') : undefined
+        if (said && blockedSaid.get(job.id) !== said && !output.quiet) output.out.write(`${c.yellow('!')} ${job.id} blocked: ${said}\n`)
+        if (said) blockedSaid.set(job.id, said)
+        else blockedSaid.delete(job.id)
         return
+      }
       case 'build:done':
         if (json) emitJson({ type: 'build:done', ...summarize(event.result) })
         else output.out.write(`${describeBuild(event.result, output, rel)}\n`)
@@ -245,6 +255,7 @@ export async function watchCommand(project: Project, options: WatchCommandOption
   }
   let stopping = false
   const finishedWhileStopping = new Set<string>()
+  const blockedSaid = new Map<string, string>()
   const session = new DevSession(project, {
     onEvent: onSessionEvent,
     ...(options.frozen !== undefined ? { frozen: options.frozen } : {}),
