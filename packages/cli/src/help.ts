@@ -4,6 +4,13 @@
  * option table and its per-command checks are all derived from here. Keep README.md "CLI
  * reference" in step (test/cli-speaks.test.ts checks that every flag and command is in it).
  */
+import { builtins } from '@images-edit/core'
+
+/** Core's providers for help: `toapis, aa, openai or local (offline, free)`. */
+function providerList(): string {
+  const names = builtins.map((definition) => (definition.kind === 'offline' ? `${definition.id} (offline, free)` : definition.id))
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('')
+}
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -25,7 +32,7 @@ export const FLAGS = {
   strict: { type: 'boolean', description: 'treat manifest warnings as errors' },
   help: { type: 'boolean', short: 'h', description: "show help (with a command: that command's options)" },
   version: { type: 'boolean', description: 'print the version' },
-  provider: { type: 'string', value: 'id', description: 'run every recipe on this provider: toapis, aa, openai or local (offline, free)' },
+  provider: { type: 'string', value: 'id', description: `run every recipe on this provider: ${providerList()}` },
   concurrency: { type: 'string', value: 'n', description: "jobs in flight at once (default: the manifest's concurrency, else 8)" },
   force: { type: 'string', multiple: true, value: 'recipe', description: 'a new take for this recipe (paid again), overwriting edited outputs; repeatable' },
   frozen: { type: 'boolean', description: 'refuse to generate anything, exit 3 if something would be (default when CI is set)' },

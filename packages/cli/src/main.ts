@@ -15,6 +15,7 @@ import {
   openProject,
   type Project,
   type ProviderId,
+  providerIds,
   RefusalError,
 } from '@images-edit/core'
 import pc from 'picocolors'
@@ -37,7 +38,8 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3, interrupted: 130 }
 
 /** The commands that run against a project (`help` only prints). */
 type Command = Exclude<CommandName, 'help'>
-const PROVIDERS: readonly ProviderId[] = ['toapis', 'aa', 'openai', 'local']
+/** The `--provider` ids: core's built-in providers. */
+const PROVIDERS: readonly ProviderId[] = providerIds
 
 /** Streams and environment, injectable for tests. */
 export interface MainIO {

@@ -34,8 +34,11 @@ export {
   Project,
   type ProjectOptions,
 } from './project.js'
+export { builtins } from './providers/builtins.js'
 export { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from './providers/capabilities.js'
+export { type HostedProviderId, providerIds } from './providers/catalog.js'
 export { DEFAULT_BASE_URLS, DEFAULT_KEY_ENV, type ProviderConfig, readDotEnv, resolveProviderConfig } from './providers/config.js'
+export type * from './providers/definition.js'
 export { ProviderError, type Stage } from './providers/http.js'
 export { createLocalProvider, renderLocalEdit } from './providers/local-provider.js'
 export type * from './providers/provider.js'

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { rm, stat } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Diagnostic } from './diagnostics.js'
 import { ImagesEditError, ManifestError, RefusalError } from './errors.js'
@@ -13,6 +13,7 @@ import type { Job } from './manifest/job.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { LOCK_NAME, MANIFEST_NAME, STORE_DIR } from './manifest/types.js'
 import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
+import { hostedProviderIds } from './providers/catalog.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
@@ -23,7 +24,7 @@ import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
 import { FileSystemStore } from './store/fs-store.js'
 import { Journal } from './store/journal.js'
 import { KeyLocks } from './store/key-lock.js'
-import type { ImageRecord, JobRecord } from './store/store.js'
+import type { ImageRecord, JobRecord, ResultStore } from './store/store.js'
 import { FileUploadCache } from './store/upload-cache.js'
 
 /** Options of {@link openProject}. */
@@ -40,6 +41,11 @@ export interface ProjectOptions {
   env?: NodeJS.ProcessEnv
   /** undici dispatcher for every provider HTTP call. */
   dispatcher?: import('undici').Dispatcher
+  /**
+   * Where results (images and their records) are kept. Everything the build needs from it is in
+   * {@link ResultStore}. @default a {@link FileSystemStore} in `.images-edit/` beside the manifest
+   */
+  store?: ResultStore
 }
 
 /** Options of {@link Project.build}. */
@@ -190,7 +196,7 @@ export class Project {
   readonly root: string
   readonly lockPath: string
   readonly storeDir: string
-  readonly store: FileSystemStore
+  readonly store: ResultStore
   readonly fileIndex: FileIndex
   readonly journal: Journal
   readonly lockStore: LockStore
@@ -208,7 +214,7 @@ export class Project {
     this.root = dirname(manifestPath)
     this.lockPath = join(this.root, LOCK_NAME)
     this.storeDir = join(this.root, STORE_DIR)
-    this.store = new FileSystemStore(this.storeDir)
+    this.store = options.store ?? new FileSystemStore(this.storeDir)
     this.fileIndex = new FileIndex(this.root, join(this.storeDir, 'stat-cache.json'))
     this.journal = new Journal(join(this.storeDir, 'journal'))
     this.lockStore = new LockStore(this.lockPath, join(this.storeDir, 'lock-cache.json'))
@@ -269,7 +275,7 @@ export class Project {
     const { loaded, plan } = await this.plan(options)
     const providers = await this.providersFor(loaded)
     // Safety net: whatever a service echoes, no configured key leaves through an event.
-    const secrets = (['toapis', 'aa', 'openai'] as const).map((id) => providers.config(id)?.apiKey).filter((key): key is string => Boolean(key))
+    const secrets = hostedProviderIds.map((id) => providers.config(id)?.apiKey).filter((key): key is string => Boolean(key))
     const listener = options.onEvent ?? (() => {})
     const emit: EventListener = secrets.length > 0 ? (event) => listener(redactDeep(event, secrets)) : listener
     for (const diagnostic of loaded.diagnostics) {
@@ -508,7 +514,7 @@ export class Project {
     const ledger = await this.readLedger()
     // Sizes are read the same way whether or not this is a dry run, so both report the same bytes.
     const objectBytes = new Map<string, number>()
-    for (const hash of report.objects) objectBytes.set(hash, await sizeOf(join(this.store.objectsDir, hash.slice(0, 2), hash.slice(2))))
+    for (const hash of report.objects) objectBytes.set(hash, (await this.store.objectSize(hash)) ?? 0)
     let recordBytes = 0
     for (const { key, record } of droppedRecords) {
       const images = record?.takes.flatMap((take) => take.images) ?? []
@@ -525,8 +531,8 @@ export class Project {
         outputs: Object.entries(ledger)
           .filter(([, sha]) => shas.has(sha))
           .map(([path]) => path),
-        // The record file itself (FileSystemStore keeps records as `records/<key>.json`).
-        bytes: await sizeOf(join(this.store.recordsDir, `${key}.json`)),
+        // The record itself, as the store keeps it.
+        bytes: (await this.store.recordSize(key)) ?? 0,
       }
       recordBytes += entry.bytes
       report.results.push(entry)
@@ -672,7 +678,7 @@ export class Project {
       }
       const bytes = await readBounded(join(this.root, source.path), 'output')
       if (sha256(bytes) !== image.sha256) throw new ImagesEditError('STORE', `${source.path} changed while images-edit was reading it; rerun`)
-      await withFsErrors({ path: this.store.dir, doing: `copying ${source.path} into the store` }, () => this.store.putObject(bytes))
+      await withFsErrors({ path: this.store.location, doing: `copying ${source.path} into the store` }, () => this.store.putObject(bytes))
       image.bytes = bytes.byteLength
     }
   }
@@ -794,14 +800,6 @@ function lockEntry(item: PlannedJob, images: readonly ImageRecord[]): LockedJob 
 
 function lockedInput(input: Job['refs'][number]): { path?: string; url?: string; sha256?: string } {
   return input.input.kind === 'file' ? { path: input.path ?? input.source, sha256: input.input.sha256 } : { url: input.input.url }
-}
-
-/** Size of a file in bytes; 0 when it is not there. */
-function sizeOf(path: string): Promise<number> {
-  return stat(path).then(
-    (info) => info.size,
-    () => 0,
-  )
 }
 
 function addTake(current: Set<number> | 'all' | undefined, take: number): Set<number> | 'all' {

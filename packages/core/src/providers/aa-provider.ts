@@ -1,10 +1,41 @@
 import type { Dispatcher } from 'undici'
-import { capabilitiesOf, defaultModels } from './capabilities.js'
 import type { ProviderConfig } from './config.js'
+import type { HostedProviderDefinition } from './definition.js'
 import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, redact, type Stage, snippet } from './http.js'
 import { sizeParameter, toImageUrl } from './image-refs.js'
 import { retryFacts } from './paid-rule.js'
-import type { ImageEditProvider } from './provider.js'
+import type { ImageEditProvider, ProviderCapabilities } from './provider.js'
+
+const MB = 1024 * 1024
+
+/** What aa accepts (providers.md §2). */
+const capabilities: ProviderCapabilities = {
+  maxRefs: 16,
+  sizes: { '1:1': { '1k': { width: 1024, height: 1024 } }, '3:2': { '1k': { width: 1536, height: 1024 } }, '2:3': { '1k': { width: 1024, height: 1536 } } },
+  autoRatio: true,
+  n: { min: 1, max: 10 },
+  formats: ['png', 'jpeg', 'webp'],
+  qualities: ['low', 'medium', 'high', 'auto'],
+  // Local files travel as data URLs (≤ 20 MiB of text, so ≤ 15 MiB of bytes after base64).
+  refs: { formats: ['png', 'jpeg', 'webp'], maxBytes: 15 * MB, urls: true },
+  mask: { supported: true, maxBytes: 15 * MB },
+  transparentBackground: 'supported',
+  parameters: ['compression', 'background', 'inputFidelity', 'moderation'],
+  paid: true,
+}
+
+/** 典名词元 (aa): one synchronous call per edit. */
+export const aaDefinition: HostedProviderDefinition<'aa'> = {
+  specificationVersion: 1,
+  kind: 'hosted',
+  id: 'aa',
+  defaultModel: 'gpt-image-1.5',
+  capabilities: () => capabilities,
+  defaults: { baseUrl: 'https://api.aa.com.cn', apiKeyEnv: 'AA_API_KEY', pollIntervalMs: 5_000, taskTimeoutMs: 900_000 },
+  // aa's base is the host; its paths carry `/api/v1`.
+  normalizeBaseUrl: (base) => base.replace(/\/api\/v1$/, ''),
+  create: (config, options) => createAaProvider(config, options),
+}
 
 /**
  * 典名词元 (api.aa.com.cn), gpt-image-1.5: one synchronous JSON call returns result URLs
@@ -15,8 +46,8 @@ export function createAaProvider(config: ProviderConfig, options: { dispatcher?:
   const httpOrigin = config.baseUrl.startsWith('http:') ? new URL(config.baseUrl).origin : undefined
   return {
     id: 'aa',
-    defaultModel: defaultModels.aa,
-    capabilities: (model) => capabilitiesOf('aa', model),
+    defaultModel: aaDefinition.defaultModel,
+    capabilities: (model) => aaDefinition.capabilities(model),
     ...(httpOrigin ? { httpResultOrigin: httpOrigin } : {}),
 
     async generate(request, _prepared, context) {

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { parseEnv } from 'node:util'
 import { readBoundedText } from '../fs/project-fs.js'
 import type { ProviderSettings } from '../manifest/types.js'
+import { type HostedProviderId, hostedBuiltins, hostedDefinitionOf } from './catalog.js'
 import type { ProviderId } from './provider.js'
 
 /** Everything needed to talk to one provider, resolved from the manifest, the environment and `.env`. */
@@ -19,19 +20,15 @@ export interface ProviderConfig {
   taskTimeoutMs: number
 }
 
-/** Hosted services' base URLs (providers.md). */
-export const DEFAULT_BASE_URLS: Record<Exclude<ProviderId, 'local'>, string> = {
-  toapis: 'https://toapis.com/v1',
-  aa: 'https://api.aa.com.cn',
-  openai: 'https://api.openai.com/v1',
-}
+/** Hosted services' base URLs (providers.md), from their definitions. */
+export const DEFAULT_BASE_URLS: Record<HostedProviderId, string> = Object.fromEntries(
+  hostedBuiltins.map((definition) => [definition.id, definition.defaults.baseUrl]),
+) as Record<HostedProviderId, string>
 
-/** Where each provider's key is looked for unless `apiKeyEnv` says otherwise. */
-export const DEFAULT_KEY_ENV: Record<Exclude<ProviderId, 'local'>, string> = {
-  toapis: 'TOAPIS_API_KEY',
-  aa: 'AA_API_KEY',
-  openai: 'OPENAI_API_KEY',
-}
+/** Where each provider's key is looked for unless `apiKeyEnv` says otherwise, from the definitions. */
+export const DEFAULT_KEY_ENV: Record<HostedProviderId, string> = Object.fromEntries(
+  hostedBuiltins.map((definition) => [definition.id, definition.defaults.apiKeyEnv]),
+) as Record<HostedProviderId, string>
 
 /**
  * Reads `.env` beside the manifest (KEY=value lines); missing means empty. A `.env` that is not a
@@ -45,18 +42,19 @@ export async function readDotEnv(root: string): Promise<Record<string, string>> 
 
 /**
  * A provider's configuration. The base URL comes from `IMAGES_EDIT_<PROVIDER>_BASE_URL`, else the
- * manifest, else the service's default; the key from the process environment, else `.env`.
+ * manifest, else the service's default; the key from the process environment, else `.env`. Every
+ * default comes from the provider's definition.
  */
 export function resolveProviderConfig(
-  id: Exclude<ProviderId, 'local'>,
+  id: HostedProviderId,
   settings: ProviderSettings | undefined,
   env: NodeJS.ProcessEnv,
   dotEnv: Record<string, string>,
 ): ProviderConfig {
-  const apiKeyEnv = settings?.apiKeyEnv ?? DEFAULT_KEY_ENV[id]
+  const defaults = hostedDefinition(id).defaults
+  const apiKeyEnv = settings?.apiKeyEnv ?? defaults.apiKeyEnv
   const apiKey = env[apiKeyEnv] || dotEnv[apiKeyEnv] || undefined
-  const rawBase =
-    env[`IMAGES_EDIT_${id.toUpperCase()}_BASE_URL`] || dotEnv[`IMAGES_EDIT_${id.toUpperCase()}_BASE_URL`] || settings?.baseUrl || DEFAULT_BASE_URLS[id]
+  const rawBase = env[`IMAGES_EDIT_${id.toUpperCase()}_BASE_URL`] || dotEnv[`IMAGES_EDIT_${id.toUpperCase()}_BASE_URL`] || settings?.baseUrl || defaults.baseUrl
   return {
     id,
     baseUrl: normalizeBaseUrl(id, rawBase),
@@ -64,19 +62,24 @@ export function resolveProviderConfig(
     ...(apiKey ? { apiKey } : {}),
     ...(settings?.concurrency !== undefined ? { concurrency: settings.concurrency } : {}),
     ...(settings?.requestsPerMinute !== undefined ? { requestsPerMinute: settings.requestsPerMinute } : {}),
-    pollIntervalMs: settings?.pollIntervalMs ?? 5_000,
+    pollIntervalMs: settings?.pollIntervalMs ?? defaults.pollIntervalMs,
     ...(settings?.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs } : {}),
-    taskTimeoutMs: settings?.taskTimeoutMs ?? 900_000,
+    taskTimeoutMs: settings?.taskTimeoutMs ?? defaults.taskTimeoutMs,
   }
 }
 
 /**
- * Trailing slashes removed. toapis and OpenAI bases end in exactly one `/v1` — some clients
- * append it twice (providers.md §1.1); aa's base is the host, its paths carry `/api/v1`.
+ * Trimmed, trailing slashes removed, then brought to the provider's form by its definition's
+ * `normalizeBaseUrl` (toapis and OpenAI: exactly one `/v1`; aa: the host, its paths carry `/api/v1`).
  */
-export function normalizeBaseUrl(id: Exclude<ProviderId, 'local'>, url: string): string {
-  let base = url.trim().replace(/\/+$/, '')
-  if (id === 'aa') return base.replace(/\/api\/v1$/, '')
-  while (base.endsWith('/v1/v1')) base = base.slice(0, -3)
-  return base.endsWith('/v1') ? base : `${base}/v1`
+export function normalizeBaseUrl(id: HostedProviderId, url: string): string {
+  const base = url.trim().replace(/\/+$/, '')
+  const normalize = hostedDefinition(id).normalizeBaseUrl
+  return normalize ? normalize(base) : base
+}
+
+function hostedDefinition(id: HostedProviderId) {
+  const definition = hostedDefinitionOf(id)
+  if (!definition) throw new Error(`${id} is not a hosted provider`)
+  return definition
 }

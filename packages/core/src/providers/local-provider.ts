@@ -1,9 +1,38 @@
 import { readFile } from 'node:fs/promises'
 import type { Sharp } from 'sharp'
 import { sha256 } from '../hash/content-hash.js'
-import { capabilitiesOf, defaultModels } from './capabilities.js'
-import type { EditRequest, EditResult, ImageEditProvider, InputImage, PixelSize } from './provider.js'
-import { nearestRatio } from './sizes.js'
+import type { OfflineProviderDefinition } from './definition.js'
+import type { EditRequest, EditResult, ImageEditProvider, InputImage, PixelSize, ProviderCapabilities } from './provider.js'
+import { gptImageSizes, nearestRatio } from './sizes.js'
+
+const MB = 1024 * 1024
+
+/** What the offline provider accepts. */
+const capabilities: ProviderCapabilities = {
+  maxRefs: 16,
+  // Mirrors toapis so switching a recipe to `local` and back never changes what validates.
+  sizes: gptImageSizes,
+  autoRatio: true,
+  n: { min: 1, max: 10 },
+  formats: ['png', 'jpeg', 'webp'],
+  qualities: ['low', 'medium', 'high', 'auto'],
+  refs: { formats: ['png', 'jpeg', 'webp'], maxBytes: 50 * MB, urls: true },
+  mask: { supported: true, maxBytes: 50 * MB },
+  transparentBackground: 'supported',
+  // Accepted and ignored: a placeholder has no use for them, and warning about them would be noise.
+  parameters: ['compression', 'background', 'inputFidelity', 'moderation'],
+  paid: false,
+}
+
+/** The offline provider: free deterministic placeholders, no key. */
+export const localDefinition: OfflineProviderDefinition<'local'> = {
+  specificationVersion: 1,
+  kind: 'offline',
+  id: 'local',
+  defaultModel: 'local-v1',
+  capabilities: () => capabilities,
+  create: () => createLocalProvider(),
+}
 
 /**
  * The offline provider: deterministic placeholder edits made with sharp. Output has exactly the
@@ -14,8 +43,8 @@ import { nearestRatio } from './sizes.js'
 export function createLocalProvider(): ImageEditProvider {
   return {
     id: 'local',
-    defaultModel: defaultModels.local,
-    capabilities: (model) => capabilitiesOf('local', model),
+    defaultModel: localDefinition.defaultModel,
+    capabilities: (model) => localDefinition.capabilities(model),
     generate: (request, _prepared, context) => renderLocalEdit(request, context),
   }
 }
@@ -87,8 +116,8 @@ async function readInput(input: InputImage, signal: AbortSignal): Promise<Buffer
 
 async function autoSize(image: Sharp): Promise<PixelSize> {
   const meta = await image.metadata()
-  const ratio = nearestRatio(capabilitiesOf('local', defaultModels.local).sizes, meta.width ?? 1, meta.height ?? 1)
-  const size = capabilitiesOf('local', defaultModels.local).sizes[ratio]?.['1k']
+  const ratio = nearestRatio(capabilities.sizes, meta.width ?? 1, meta.height ?? 1)
+  const size = capabilities.sizes[ratio]?.['1k']
   return size ?? { width: 1024, height: 1024 }
 }
 

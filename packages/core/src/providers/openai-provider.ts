@@ -1,11 +1,42 @@
 import { openAsBlob } from 'node:fs'
 import type { Dispatcher, FormData } from 'undici'
-import { capabilitiesOf, defaultModels } from './capabilities.js'
+import { withOneV1 } from './base-url.js'
 import type { ProviderConfig } from './config.js'
+import type { HostedProviderDefinition } from './definition.js'
 import { callJson, type ErrorMapper, type HttpContext, header, ProviderError, type Stage, snippet } from './http.js'
 import { sizeParameter, toImageUrl } from './image-refs.js'
 import { isFinalRefusal, retryFacts } from './paid-rule.js'
-import type { EditRequest, ImageEditProvider } from './provider.js'
+import type { EditRequest, ImageEditProvider, ProviderCapabilities } from './provider.js'
+
+const MB = 1024 * 1024
+
+/** What OpenAI image edits accept (providers.md §3). */
+const capabilities: ProviderCapabilities = {
+  maxRefs: 16,
+  sizes: { '1:1': { '1k': { width: 1024, height: 1024 } }, '3:2': { '1k': { width: 1536, height: 1024 } }, '2:3': { '1k': { width: 1024, height: 1536 } } },
+  autoRatio: true,
+  n: { min: 1, max: 10 },
+  formats: ['png', 'jpeg', 'webp'],
+  qualities: ['low', 'medium', 'high', 'auto'],
+  refs: { formats: ['png', 'jpeg', 'webp'], maxBytes: 50 * MB - 1, urls: true },
+  mask: { supported: true, maxBytes: 4 * MB - 1 },
+  transparentBackground: 'supported',
+  // Multipart edits have no `moderation` field (providers.md §3.2).
+  parameters: ['compression', 'background', 'inputFidelity'],
+  paid: true,
+}
+
+/** OpenAI image edits: one synchronous call per edit. */
+export const openaiDefinition: HostedProviderDefinition<'openai'> = {
+  specificationVersion: 1,
+  kind: 'hosted',
+  id: 'openai',
+  defaultModel: 'gpt-image-1.5',
+  capabilities: () => capabilities,
+  defaults: { baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', pollIntervalMs: 5_000, taskTimeoutMs: 900_000 },
+  normalizeBaseUrl: withOneV1,
+  create: (config, options) => createOpenAiProvider(config, options),
+}
 
 /** Largest JSON answer accepted: 10 base64 PNGs at 1536x1024 are ~40 MB; anything far beyond is not an answer. */
 const MAX_ANSWER_BYTES = 128 * 1024 * 1024
@@ -23,8 +54,8 @@ export function createOpenAiProvider(config: ProviderConfig, options: { dispatch
   }
   return {
     id: 'openai',
-    defaultModel: defaultModels.openai,
-    capabilities: (model) => capabilitiesOf('openai', model),
+    defaultModel: openaiDefinition.defaultModel,
+    capabilities: (model) => openaiDefinition.capabilities(model),
 
     async generate(request, _prepared, context) {
       const useJson = request.refs.some((ref) => ref.kind === 'url') || request.mask?.kind === 'url'

@@ -28,13 +28,10 @@ const FINAL_REFUSAL_CODES: ReadonlySet<string> = new Set(['insufficient_quota', 
 
 /**
  * 503 codes each provider documents as "the request was not processed". Only a JSON answer
- * carrying one of them counts; aa and openai document none.
+ * carrying one of them counts; a provider missing here (aa, openai) documents none.
  */
-const NOT_ACCEPTED_503_CODES: Record<ProviderId, readonly string[]> = {
+const NOT_ACCEPTED_503_CODES: Partial<Record<ProviderId, readonly string[]>> = {
   toapis: ['rate_limit_unavailable'],
-  aa: [],
-  openai: [],
-  local: [],
 }
 
 /** What the rule looks at in an error answer. */
@@ -70,7 +67,7 @@ export function isDocumentedNotAccepted(answer: ErrorAnswer): boolean {
   if (answer.status !== 503 || !answer.json || answer.code === undefined) return false
   const type = header(answer.headers, 'content-type')
   if (type !== undefined && !/\bjson\b/i.test(type)) return false
-  return NOT_ACCEPTED_503_CODES[answer.provider].includes(answer.code)
+  return (NOT_ACCEPTED_503_CODES[answer.provider] ?? []).includes(answer.code)
 }
 
 /** Whether an answer is transient (worth repeating for a free stage): 408, 409, 429 and 5xx. */

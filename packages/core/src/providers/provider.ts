@@ -1,14 +1,17 @@
 /**
  * The provider specification: every image-edit service images-edit can call implements
- * {@link ImageEditProvider}. This file holds types only.
+ * {@link ImageEditProvider}, created by the factory of its definition (`definition.ts`). This
+ * file holds types only.
  *
  * A provider makes **one API call at a time** and reports what it can do. Retries, concurrency,
  * rate limits, polling cadence, journaling of task ids, caching and storage live once, in the
  * runner — never in a provider.
  */
 
-/** Provider ids known to the manifest. */
-export type ProviderId = 'toapis' | 'aa' | 'openai' | 'local'
+import type { builtins } from './builtins.js'
+
+/** Provider ids known to the manifest: those of the definitions in `builtins.ts`. */
+export type ProviderId = (typeof builtins)[number]['id']
 
 /** Aspect ratios a recipe can ask for. `auto` lets the provider follow the first reference. */
 export type Ratio = 'auto' | '1:1' | '3:2' | '2:3' | '4:3' | '3:4' | '5:4' | '4:5' | '16:9' | '9:16' | '2:1' | '1:2' | '21:9' | '9:21'

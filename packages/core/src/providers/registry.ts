@@ -1,11 +1,8 @@
 import type { Dispatcher } from 'undici'
 import { ImagesEditError } from '../errors.js'
-import { createAaProvider } from './aa-provider.js'
+import { definitionOf, type HostedProviderId } from './catalog.js'
 import type { ProviderConfig } from './config.js'
-import { createLocalProvider } from './local-provider.js'
-import { createOpenAiProvider } from './openai-provider.js'
 import type { ImageEditProvider, ProviderId } from './provider.js'
-import { createToapisProvider } from './toapis-provider.js'
 
 /** Creates provider instances on demand, so a key is asked for only when a job must really call its provider. */
 export interface ProviderRegistry {
@@ -20,24 +17,38 @@ export interface RegistryOptions {
   /** Replace any provider (tests, the Vite dev server's placeholder renderer). */
   overrides?: Partial<Record<ProviderId, ImageEditProvider>>
   /** Configuration of the hosted providers (see `resolveProviderConfig`). */
-  config?: (id: Exclude<ProviderId, 'local'>) => ProviderConfig
+  config?: (id: HostedProviderId) => ProviderConfig
   /** undici dispatcher for every HTTP call (timeouts, proxies, MockAgent). */
   dispatcher?: Dispatcher
 }
 
-/** The built-in providers. */
+/** The built-in providers, each created by its definition's factory (`builtins.ts`). */
 export function createProviderRegistry(options: RegistryOptions = {}): ProviderRegistry {
   const cache = new Map<ProviderId, ImageEditProvider>()
   const dispatcher = options.dispatcher ? { dispatcher: options.dispatcher } : {}
+  const definition = (id: ProviderId) => {
+    const found = definitionOf(id)
+    if (!found) throw new ImagesEditError('PROVIDER', `unknown provider ${id}`, { userFacing: false })
+    if (found.specificationVersion !== 1) {
+      throw new ImagesEditError('PROVIDER', `provider ${id} implements specification ${String(found.specificationVersion)}; this images-edit knows 1`, {
+        userFacing: false,
+      })
+    }
+    return found
+  }
   return {
-    config: (id) => (id === 'local' ? undefined : options.config?.(id)),
+    config: (id) => {
+      const found = definitionOf(id)
+      return found?.kind === 'hosted' ? options.config?.(found.id) : undefined
+    },
     get(id) {
       const existing = options.overrides?.[id] ?? cache.get(id)
       if (existing) return existing
+      const found = definition(id)
       let provider: ImageEditProvider
-      if (id === 'local') provider = createLocalProvider()
+      if (found.kind === 'offline') provider = found.create()
       else {
-        const config = options.config?.(id)
+        const config = options.config?.(found.id)
         if (!config) throw new ImagesEditError('PROVIDER', `no configuration for provider ${id}`, { userFacing: false })
         if (!config.apiKey) {
           throw new ImagesEditError(
@@ -45,12 +56,7 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
             `${config.apiKeyEnv} is not set. Export it, add it to .env beside images.edit.yaml, or run with --provider local to work offline.`,
           )
         }
-        provider =
-          id === 'toapis'
-            ? createToapisProvider(config, dispatcher)
-            : id === 'aa'
-              ? createAaProvider(config, dispatcher)
-              : createOpenAiProvider(config, dispatcher)
+        provider = found.create(config, dispatcher)
       }
       cache.set(id, provider)
       return provider

@@ -1,13 +1,51 @@
 import { openAsBlob } from 'node:fs'
 import type { Dispatcher } from 'undici'
-import { capabilitiesOf, defaultModels } from './capabilities.js'
+import { withOneV1 } from './base-url.js'
 import type { ProviderConfig } from './config.js'
+import type { HostedProviderDefinition } from './definition.js'
 import { callJson, download, type ErrorMapper, type HttpContext, header, ProviderError, type Stage, snippet } from './http.js'
 import { retryFacts } from './paid-rule.js'
-import type { EditContext, ImageEditProvider, InputImage, TaskStatus } from './provider.js'
+import type { EditContext, ImageEditProvider, InputImage, ProviderCapabilities, TaskStatus } from './provider.js'
+import { gptImageSizes } from './sizes.js'
 
 /** toapis refuses uploads over 10 MB (providers.md §1.5). */
 export const TOAPIS_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+const MB = 1024 * 1024
+
+/** What toapis accepts (providers.md §1). */
+const capabilities: ProviderCapabilities = {
+  maxRefs: 16,
+  sizes: gptImageSizes,
+  autoRatio: true,
+  // The /official page says "up to 4 images per request"; the edits page says 10. We ask for at
+  // most 4 per request and let the runner split larger n (providers.md §1.2).
+  n: { min: 1, max: 4 },
+  formats: ['png', 'jpeg'],
+  qualities: ['low', 'medium', 'high'],
+  // 50 MB by URL; local files go through the 10 MB upload endpoint and are re-encoded to fit.
+  // toapis itself takes only PNG and JPEG references: `webp` stays accepted here because a local
+  // WebP ref is re-encoded to PNG before upload (`uploadFile` below). A WebP *URL* ref is passed
+  // through as given and toapis may refuse it.
+  refs: { formats: ['png', 'jpeg', 'webp'], maxBytes: 50 * MB, urls: true },
+  mask: { supported: true, maxBytes: 10 * MB },
+  transparentBackground: 'downgraded',
+  parameters: ['compression', 'background'],
+  paid: true,
+}
+
+/** toapis: a task service (upload, submit, poll, download). The default provider. */
+export const toapisDefinition: HostedProviderDefinition<'toapis'> = {
+  specificationVersion: 1,
+  kind: 'hosted',
+  id: 'toapis',
+  defaultModel: 'gpt-image-1.5-official',
+  capabilities: () => capabilities,
+  defaults: { baseUrl: 'https://toapis.com/v1', apiKeyEnv: 'TOAPIS_API_KEY', pollIntervalMs: 5_000, taskTimeoutMs: 900_000 },
+  // The base ends in exactly one `/v1`: some clients append it twice (providers.md §1.1).
+  normalizeBaseUrl: withOneV1,
+  create: (config, options) => createToapisProvider(config, options),
+}
 
 interface Prepared {
   imageUrls: string[]
@@ -62,8 +100,8 @@ export function createToapisProvider(config: ProviderConfig, options: { dispatch
 
   return {
     id: 'toapis',
-    defaultModel: defaultModels.toapis,
-    capabilities: (model) => capabilitiesOf('toapis', model),
+    defaultModel: toapisDefinition.defaultModel,
+    capabilities: (model) => toapisDefinition.capabilities(model),
     ...(config.baseUrl.startsWith('http:') ? { httpResultOrigin: new URL(config.baseUrl).origin } : {}),
 
     async prepare(request, context): Promise<Prepared> {

@@ -1,4 +1,4 @@
-import { access, readdir, rm } from 'node:fs/promises'
+import { access, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readBounded, readBoundedText } from '../fs/project-fs.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
@@ -16,11 +16,18 @@ const HEX64 = /^[0-9a-f]{64}$/
  * ```
  *
  * Objects are written before the records that name them, so a record never points at nothing
- * after a crash; a damaged object or record is reported as missing and quietly replaced.
+ * after a crash; a damaged object or record is reported as missing and quietly replaced. Every
+ * write goes through {@link writeFileAtomic}, whose temporary files {@link FileSystemStore.sweep}
+ * removes once their writer is dead.
  */
 export class FileSystemStore implements ResultStore {
   readonly objectsDir: string
   readonly recordsDir: string
+
+  /** The store's folder. */
+  get location(): string {
+    return this.dir
+  }
 
   constructor(readonly dir: string) {
     this.objectsDir = join(dir, 'objects')
@@ -62,16 +69,21 @@ export class FileSystemStore implements ResultStore {
 
   async putObject(bytes: Uint8Array): Promise<string> {
     const hash = sha256(bytes)
-    if (!(await this.hasObject(hash))) await writeFileAtomic(this.objectPath(hash), bytes)
+    // Written again unless the stored copy is exactly these bytes: a damaged copy is replaced.
+    const stored = await readBounded(this.objectPath(hash), 'output').catch(() => undefined)
+    if (!stored || !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(stored)) await writeFileAtomic(this.objectPath(hash), bytes)
     return hash
   }
 
-  /** Copies an object to a path atomically, verifying it first. False when the object is missing or damaged. */
   async copyObjectTo(hash: string, target: string): Promise<boolean> {
     const bytes = await this.getObject(hash)
     if (!bytes) return false
     await writeFileAtomic(target, bytes)
     return true
+  }
+
+  objectSize(hash: string): Promise<number | undefined> {
+    return sizeOf(this.objectPath(hash))
   }
 
   async deleteObject(hash: string): Promise<void> {
@@ -112,6 +124,10 @@ export class FileSystemStore implements ResultStore {
     await writeFileAtomic(this.recordPath(record.key), `${JSON.stringify({ ...record, checksum }, null, 2)}\n`)
   }
 
+  recordSize(key: string): Promise<number | undefined> {
+    return sizeOf(this.recordPath(key))
+  }
+
   async deleteRecord(key: string): Promise<void> {
     await rm(this.recordPath(key), { force: true })
   }
@@ -124,7 +140,7 @@ export class FileSystemStore implements ResultStore {
       .sort()
   }
 
-  /** Removes temporary files left by a crashed writer anywhere in the store. */
+  /** Removes temporary files left by a dead writer anywhere in the store (see {@link sweepTemporaryFiles}). */
   async sweep(): Promise<number> {
     let removed = await sweepTemporaryFiles(this.dir)
     removed += await sweepTemporaryFiles(this.recordsDir)
@@ -133,4 +149,12 @@ export class FileSystemStore implements ResultStore {
     }
     return removed
   }
+}
+
+/** Size of a file in bytes; undefined when it is not there. */
+function sizeOf(path: string): Promise<number | undefined> {
+  return stat(path).then(
+    (info) => (info.isFile() ? info.size : undefined),
+    () => undefined,
+  )
 }
