@@ -1,6 +1,7 @@
 import { realpath } from 'node:fs/promises'
 import { basename, dirname, join, posix, relative, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
+import { globBase } from '../fs/glob-base.js'
 import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
 import { checkProjectPath, type PathCheckOptions, readBounded, readCacheText, realFolderMemo, realPathOf, reservedReason } from '../fs/project-fs.js'
@@ -365,11 +366,11 @@ async function expandRecipe(recipeId: string, body: unknown, context: ExpandCont
   const values: TokenValues = idKnown ? { recipe: recipeId } : {}
   const open: OpenTokens = { tokens: new Set(idKnown ? [] : ['recipe']), vars: context.unknownVars }
   let matches: (string | undefined)[] | undefined = hasEach ? undefined : [undefined]
-  let globBase = ''
+  let eachBase = ''
   if (eachTemplate !== undefined) {
     const pattern = substitute(eachTemplate, values, context.vars, KNOWN_TOKENS, open)
     if (pattern.problems.length === 0 && !pattern.uncertain) {
-      globBase = staticBase(pattern.value)
+      eachBase = globBase(pattern.value)
       // Symlinked folders are not followed: a link out of the project must not widen a glob.
       const files = await glob(pattern.value, { cwd: context.root, onlyFiles: true, expandDirectories: false, followSymbolicLinks: false })
       if (files.length === 0) {
@@ -406,7 +407,7 @@ async function expandRecipe(recipeId: string, body: unknown, context: ExpandCont
     const tokens: TokenValues = { ...values }
     const draftOpen: OpenTokens = matches === undefined ? { tokens: new Set([...(open.tokens ?? []), ...EACH_TOKENS]), vars: open.vars } : open
     if (match !== undefined) {
-      const inBase = globBase && match.startsWith(`${globBase}/`) ? match.slice(globBase.length + 1) : match
+      const inBase = eachBase && match.startsWith(`${eachBase}/`) ? match.slice(eachBase.length + 1) : match
       tokens.file = match
       tokens.stem = posix.basename(match, posix.extname(match))
       tokens.dir = posix.dirname(inBase) === '.' ? '' : posix.dirname(inBase)
@@ -419,7 +420,7 @@ async function expandRecipe(recipeId: string, body: unknown, context: ExpandCont
     const prompt = fill(promptTemplate)
     const refs = refTemplates.map(fill)
     const mask = fill(maskTemplate)
-    const id = match === undefined ? recipeId : `${recipeId}/${globBase && match.startsWith(`${globBase}/`) ? match.slice(globBase.length + 1) : match}`
+    const id = match === undefined ? recipeId : `${recipeId}/${eachBase && match.startsWith(`${eachBase}/`) ? match.slice(eachBase.length + 1) : match}`
     drafts.push({
       id,
       recipe: recipeId,
@@ -486,17 +487,6 @@ function tokenHint(place: string, hasEach: boolean): string {
   if (place === '`each`') return 'Only {recipe} and {vars.name} can be used in `each`.'
   if (!hasEach) return `Tokens here: {recipe}, {vars.name}; {file}, {stem} and {dir} need \`each\`. Write {{ and }} for literal braces.`
   return 'Tokens here: {recipe}, {file}, {stem}, {dir}, {vars.name}. Write {{ and }} for literal braces.'
-}
-
-/** The folder part of a glob before its first wildcard: `refs/products/*.jpg` → `refs/products`. */
-function staticBase(pattern: string): string {
-  const segments = pattern.split('/')
-  const fixed: string[] = []
-  for (const segment of segments.slice(0, -1)) {
-    if (/[*?[\]{}()!+@]/.test(segment)) break
-    fixed.push(segment)
-  }
-  return fixed.join('/')
 }
 
 const EXTENSIONS = { png: 'png', jpeg: 'jpg', webp: 'webp' } as const

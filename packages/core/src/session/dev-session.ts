@@ -1,4 +1,3 @@
-import { posix } from 'node:path'
 import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
 import type { Job } from '../manifest/job.js'
@@ -8,6 +7,7 @@ import type { BuildResult, Project } from '../project.js'
 import { renderLocalEdit } from '../providers/local-provider.js'
 import type { EditRequest, OutputFormat, PixelSize } from '../providers/provider.js'
 import type { RunEvent } from '../run/events.js'
+import { type WatchedPaths, WatchedInputs } from './watched-inputs.js'
 
 /** Why a job that needs generating waits in a frozen session. */
 const FROZEN_REASON =
@@ -80,6 +80,7 @@ export interface DevSessionOptions {
  */
 export class DevSession {
   private loaded: LoadedManifest | undefined
+  private readonly inputs: WatchedInputs
   private readonly views = new Map<string, JobView>()
   /** Job id → key being built right now (possibly several keys over time). */
   private readonly building = new Map<string, Set<string>>()
@@ -94,7 +95,9 @@ export class DevSession {
   constructor(
     readonly project: Project,
     private readonly options: DevSessionOptions = {},
-  ) {}
+  ) {
+    this.inputs = new WatchedInputs(project)
+  }
 
   /** The last manifest that validated, if any. */
   get manifest(): LoadedManifest | undefined {
@@ -116,27 +119,19 @@ export class DevSession {
     return this.jobs().filter((view) => view.recipe === recipe)
   }
 
-  /** Paths to watch: the manifest, every ref and mask file, and the folders `each` globs look in. */
-  watchList(): { files: string[]; folders: string[] } {
-    const root = this.project.root
-    const files = new Set<string>([this.project.manifestPath])
-    const folders = new Set<string>()
-    const loaded = this.loaded
-    if (loaded) {
-      for (const job of loaded.jobs) {
-        for (const input of [...job.refs, ...(job.mask ? [job.mask] : [])]) if (input.input.kind === 'file') files.add(input.input.path)
-      }
-      for (const recipe of Object.values(loaded.manifest?.recipes ?? {})) {
-        if (!recipe.each) continue
-        const fixed: string[] = []
-        for (const segment of recipe.each.split('/').slice(0, -1)) {
-          if (/[*?[\]{}()!+@]/.test(segment)) break
-          fixed.push(segment)
-        }
-        folders.add(posix.join(root.split('\\').join('/'), ...fixed))
-      }
-    }
-    return { files: [...files].sort(), folders: [...folders].sort() }
+  /** Paths to watch: the manifest, every ref and mask file, and the folders `each` globs look in (absolute). */
+  watchList(): WatchedPaths {
+    return this.inputs.update(this.loaded)
+  }
+
+  /** Whether images-edit itself writes this path (lock, store, temporary file, output): a watcher ignores it. */
+  isOwnWrite(path: string): boolean {
+    return this.inputs.isOwnWrite(path)
+  }
+
+  /** Whether a change to this path can change a build (an input of the last good manifest, never an own write). */
+  isInput(path: string): boolean {
+    return this.inputs.isInput(path)
   }
 
   /**
