@@ -22,7 +22,7 @@ import { collectJournaled, createRunnerGates, type JobOutcome, type ProviderLimi
 import { redactDeep } from './secrets/redact.js'
 import { sweepTemporaryFiles, writeFileAtomic } from './store/atomic-write.js'
 import { FileSystemStore } from './store/fs-store.js'
-import { Journal } from './store/journal.js'
+import { Journal, type JournalEntry } from './store/journal.js'
 import { KeyLocks } from './store/key-lock.js'
 import type { ImageRecord, JobRecord, ResultStore } from './store/store.js'
 import { FileUploadCache } from './store/upload-cache.js'
@@ -99,6 +99,8 @@ export interface BuildResult {
   blocked: { id: string; reasons: string[] }[]
   /** Jobs an interruption (Ctrl-C) stopped before they finished; a rerun picks them up. */
   notStarted: string[]
+  /** New images this run generated (the jobs in `done`); what it paid for is `plan.paidImages` of those. */
+  newImages: number
   lockWritten: boolean
   interrupted: boolean
 }
@@ -335,6 +337,7 @@ export class Project {
       failed: [],
       blocked: [],
       notStarted: [],
+      newImages: 0,
       lockWritten: false,
       interrupted: false,
     }
@@ -422,6 +425,8 @@ export class Project {
       })
       await this.fileIndex.save()
     }
+    const generated = new Set(result.done)
+    result.newImages = generating.reduce((sum, item) => sum + (generated.has(item.job.id) ? item.newImages : 0), 0)
     emit({
       type: 'run:done',
       done: result.done.length,
@@ -429,7 +434,7 @@ export class Project {
       restored: result.restored.length,
       failed: result.failed.length,
       blocked: result.blocked.length,
-      newImages: result.done.reduce((sum, id) => sum + (plan.jobs.find((item) => item.job.id === id)?.newImages ?? 0), 0),
+      newImages: result.newImages,
       elapsedMs: Date.now() - started,
       interrupted: result.interrupted,
     })
@@ -617,6 +622,16 @@ export class Project {
       const take = (await this.store.getRecord(entry.key))?.takes.find((item) => item.take === entry.take)
       if (take && take.images.length >= entry.firstIndex + entry.count) await this.journal.delete(entry.key, entry.take, entry.firstIndex)
     }
+  }
+
+  /** Paid tasks submitted and not yet stored (they are collected by the next build, at no cost). */
+  inFlight(): Promise<JournalEntry[]> {
+    return this.journal.list()
+  }
+
+  /** The lock as it is on disk now. */
+  async readLock(): Promise<LockFile> {
+    return (await this.lockStore.read()).lock
   }
 
   /** Saves caches. Call when done with the project. */
