@@ -1,3 +1,4 @@
+// Layer 1 of a manifest: its bytes and YAML syntax checked, and its plain value.
 import type { Document } from 'yaml'
 import type { Diagnostic } from '../diagnostics.js'
 import { LineIndex, ManifestSource } from './source.js'
@@ -6,30 +7,16 @@ import { yaml } from './yaml-module.js'
 /** Largest manifest accepted. A recipe file beyond this is a mistake, not a manifest. */
 export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 
+/** What layer 1 gives: the source for locating, the plain value (undefined when unusable) and its problems. */
+type ParsedText = { source: ManifestSource; value: unknown; diagnostics: Diagnostic[] }
+
 /** Layer 1: YAML syntax. Returns the document (even when it has errors, for locating) and the plain value. */
-export function parseManifestText(file: string, raw: string | Uint8Array): { source: ManifestSource; value: unknown; diagnostics: Diagnostic[] } {
+export function parseManifestText(file: string, raw: string | Uint8Array): ParsedText {
   const diagnostics: Diagnostic[] = []
   const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw)
 
   const encodingProblem = bytes.length > MAX_MANIFEST_BYTES ? undefined : detectEncodingProblem(bytes)
-  if (encodingProblem || bytes.length > MAX_MANIFEST_BYTES) {
-    // Locate the first bad byte: the text before it is valid UTF-8, so its offset is exact.
-    const text = encodingProblem && encodingProblem.offset > 0 ? bytes.toString('utf8') : ''
-    const lineCounter = lineCounterOf(text)
-    const offset = encodingProblem && text ? bytes.subarray(0, encodingProblem.offset).toString('utf8').length : 0
-    const source = new ManifestSource(file, text, undefined, lineCounter)
-    diagnostics.push(
-      source.at(
-        'error',
-        encodingProblem ? 'yaml/encoding' : 'yaml/too-large',
-        offset,
-        1,
-        encodingProblem?.message ?? `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (8 MiB), the most images-edit reads`,
-        encodingProblem ? 'Save the file as UTF-8.' : 'Split the recipes or move long text out of the manifest.',
-      ),
-    )
-    return { source, value: undefined, diagnostics }
-  }
+  if (encodingProblem || bytes.length > MAX_MANIFEST_BYTES) return refusedBytes(file, bytes, encodingProblem)
 
   let text = bytes.toString('utf8')
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
@@ -48,19 +35,7 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
   }
   const document = parseYaml(text)
   const source = new ManifestSource(file, text, document, lineCounter)
-  for (const duplicate of duplicateKeys(document)) {
-    diagnostics.push(
-      source.at('error', 'yaml/duplicate_key', duplicate.start, duplicate.end - duplicate.start, 'Map keys must be unique', yamlHint('DUPLICATE_KEY')),
-    )
-  }
-  for (const error of document.errors) {
-    const [start, end] = errorSpan(document, text, error.code, error.message, error.pos)
-    diagnostics.push(source.at('error', `yaml/${error.code.toLowerCase()}`, start, end - start, error.message, yamlHint(error.code)))
-  }
-  for (const warning of document.warnings) {
-    const [start, end] = warning.pos
-    diagnostics.push(source.at('warning', `yaml/${warning.code.toLowerCase()}`, start, end - start, warning.message, yamlHint(warning.code)))
-  }
+  diagnostics.push(...syntaxDiagnostics(document, text, source))
   // A syntax error leaves no value to check further. A repeated or collection key does not: the
   // value is still well defined, so the schema and the rules report everything else as well.
   if (document.errors.length > 0) return { source, value: undefined, diagnostics }
@@ -86,6 +61,43 @@ export function parseManifestText(file: string, raw: string | Uint8Array): { sou
     return { source, value: undefined, diagnostics }
   }
   return { source, value, diagnostics }
+}
+
+/** A manifest refused before parsing: not UTF-8 (located at the first bad byte), or too large. */
+function refusedBytes(file: string, bytes: Buffer, encodingProblem: { message: string; offset: number } | undefined): ParsedText {
+  // Locate the first bad byte: the text before it is valid UTF-8, so its offset is exact.
+  const text = encodingProblem && encodingProblem.offset > 0 ? bytes.toString('utf8') : ''
+  const lineCounter = lineCounterOf(text)
+  const offset = encodingProblem && text ? bytes.subarray(0, encodingProblem.offset).toString('utf8').length : 0
+  const source = new ManifestSource(file, text, undefined, lineCounter)
+  const diagnostic = source.at(
+    'error',
+    encodingProblem ? 'yaml/encoding' : 'yaml/too-large',
+    offset,
+    1,
+    encodingProblem?.message ?? `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (8 MiB), the most images-edit reads`,
+    encodingProblem ? 'Save the file as UTF-8.' : 'Split the recipes or move long text out of the manifest.',
+  )
+  return { source, value: undefined, diagnostics: [diagnostic] }
+}
+
+/** The parser's findings, located: repeated keys, then its errors, then its warnings. */
+function syntaxDiagnostics(document: Document.Parsed, text: string, source: ManifestSource): Diagnostic[] {
+  const diagnostics: Diagnostic[] = []
+  for (const duplicate of duplicateKeys(document)) {
+    diagnostics.push(
+      source.at('error', 'yaml/duplicate_key', duplicate.start, duplicate.end - duplicate.start, 'Map keys must be unique', yamlHint('DUPLICATE_KEY')),
+    )
+  }
+  for (const error of document.errors) {
+    const [start, end] = errorSpan(document, text, error.code, error.message, error.pos)
+    diagnostics.push(source.at('error', `yaml/${error.code.toLowerCase()}`, start, end - start, error.message, yamlHint(error.code)))
+  }
+  for (const warning of document.warnings) {
+    const [start, end] = warning.pos
+    diagnostics.push(source.at('warning', `yaml/${warning.code.toLowerCase()}`, start, end - start, warning.message, yamlHint(warning.code)))
+  }
+  return diagnostics
 }
 
 function parseYaml(text: string): Document.Parsed {

@@ -5,13 +5,14 @@ import { callJson, download, type ErrorMapper, type HttpContext, header, Provide
 import { sizeParameter, toImageUrl } from './image-refs.js'
 import { retryFacts } from './paid-rule.js'
 import type { ImageEditProvider, ProviderCapabilities } from './provider.js'
+import { gptImageApiSizes } from './sizes.js'
 
 const MB = 1024 * 1024
 
 /** What aa accepts (providers.md §2). */
 const capabilities: ProviderCapabilities = {
   maxRefs: 16,
-  sizes: { '1:1': { '1k': { width: 1024, height: 1024 } }, '3:2': { '1k': { width: 1536, height: 1024 } }, '2:3': { '1k': { width: 1024, height: 1536 } } },
+  sizes: gptImageApiSizes,
   autoRatio: true,
   n: { min: 1, max: 10 },
   formats: ['png', 'jpeg', 'webp'],

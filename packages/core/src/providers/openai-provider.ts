@@ -7,13 +7,14 @@ import { callJson, type ErrorMapper, type HttpContext, header, ProviderError, ty
 import { sizeParameter, toImageUrl } from './image-refs.js'
 import { isFinalRefusal, retryFacts } from './paid-rule.js'
 import type { EditRequest, ImageEditProvider, ProviderCapabilities } from './provider.js'
+import { gptImageApiSizes } from './sizes.js'
 
 const MB = 1024 * 1024
 
 /** What OpenAI image edits accept (providers.md §3). */
 const capabilities: ProviderCapabilities = {
   maxRefs: 16,
-  sizes: { '1:1': { '1k': { width: 1024, height: 1024 } }, '3:2': { '1k': { width: 1536, height: 1024 } }, '2:3': { '1k': { width: 1024, height: 1536 } } },
+  sizes: gptImageApiSizes,
   autoRatio: true,
   n: { min: 1, max: 10 },
   formats: ['png', 'jpeg', 'webp'],

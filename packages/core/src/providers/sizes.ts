@@ -35,6 +35,13 @@ export const gptImageSizes: SizeTable = table({
   '9:21': ['864x2016', '1152x2688', '1648x3840'],
 })
 
+/** gpt-image-1.5 through the OpenAI image API (OpenAI itself, and aa): three sizes, 1k only (providers.md §2, §3). */
+export const gptImageApiSizes: SizeTable = {
+  '1:1': { '1k': { width: 1024, height: 1024 } },
+  '3:2': { '1k': { width: 1536, height: 1024 } },
+  '2:3': { '1k': { width: 1024, height: 1536 } },
+}
+
 /** Ratios that have a given resolution in a table, for fix hints. */
 export function ratiosWith(sizes: SizeTable, resolution: Resolution): FixedRatio[] {
   return (Object.keys(sizes) as FixedRatio[]).filter((ratio) => sizes[ratio]?.[resolution] !== undefined)

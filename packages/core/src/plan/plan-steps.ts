@@ -1,0 +1,139 @@
+// The steps of planning one job: its take, the images it has, what happens to each output, and whether its lock entry changes.
+import { join } from 'node:path'
+import type { LockedJob } from '../lock/lock-file.js'
+import type { Job } from '../manifest/job.js'
+import type { JournalEntry } from '../store/journal.js'
+import type { ImageRecord, JobRecord } from '../store/store.js'
+import type { OutputAction, PlanContext } from './plan.js'
+
+/** What the take of a job is chosen from. */
+export interface TakeFacts {
+  job: Job
+  locked: LockedJob | undefined
+  record: JobRecord | undefined
+  /** Journaled paid tasks of this job's key not yet collected. */
+  pending: readonly JournalEntry[]
+  forced: boolean
+}
+
+/**
+ * The take the job's outputs are: a new one when forced, else the locked (or selected) take, or a
+ * newer one an interrupted run journaled. Pushes to `reasons` why it is new.
+ */
+export function chooseTake({ job, locked, record, pending, forced }: TakeFacts, reasons: string[]): number {
+  const sameKey = locked?.key === job.key
+  let take: number
+  if (forced) {
+    // Past every take the store, the lock or the journal (a take paid and not delivered) knows.
+    take = Math.max(0, ...(record?.takes.map((item) => item.take) ?? []), ...pending.map((entry) => entry.take), sameKey ? locked.take : 0) + 1
+    reasons.push(`--force: new take ${take}`)
+  } else {
+    take = sameKey ? locked.take : (record?.selectedTake ?? 1)
+    // A newer take whose paid tasks an interrupted run journaled (`build --force` cut short) is
+    // collected by any later build and becomes the job's take, as that run meant it to.
+    const interrupted = Math.max(0, ...pending.filter((entry) => entry.take > take && !entry.uncollectable).map((entry) => entry.take))
+    if (interrupted > 0) {
+      take = interrupted
+      reasons.push(`take ${take} was started by an interrupted run; its journaled tasks are collected (not paid again)`)
+    }
+  }
+  return take
+}
+
+/**
+ * The longest prefix of images of the take we can serve: from the store, else (fresh clone) from
+ * the output file the lock names, when it still has the locked bytes.
+ */
+export async function availableImages(
+  job: Job,
+  context: PlanContext,
+  locked: LockedJob | undefined,
+  record: JobRecord | undefined,
+  take: number,
+): Promise<ImageRecord[]> {
+  const sameKey = locked?.key === job.key
+  const available: ImageRecord[] = []
+  const stored = record?.takes.find((item) => item.take === take)?.images ?? []
+  for (let index = 0; index < job.n; index++) {
+    const fromStore = stored[index]
+    if (fromStore && (await context.store.hasObject(fromStore.sha256))) {
+      available.push(fromStore)
+      continue
+    }
+    const fromLock = sameKey && locked.take === take ? locked.outputs[index] : undefined
+    if (fromLock && (await fileHas(context, fromLock.path, fromLock.sha256))) {
+      available.push({ sha256: fromLock.sha256, width: fromLock.width, height: fromLock.height, format: fromLock.format, bytes: 0 })
+      continue
+    }
+    break
+  }
+  return available
+}
+
+/** What happens to each output file: kept, written, or left alone because it was edited. */
+export async function planOutputs(
+  job: Job,
+  context: PlanContext,
+  locked: LockedJob | undefined,
+  available: readonly ImageRecord[],
+  forced: boolean,
+): Promise<OutputAction[]> {
+  const outputs: OutputAction[] = []
+  for (let index = 0; index < job.n; index++) {
+    const path = job.outputs[index] as string
+    const expected = available[index]?.sha256
+    const lookup = await context.fileIndex.lookup(join(context.root, path))
+    if (!lookup.ok) {
+      outputs.push({ path, index, action: 'write' })
+      continue
+    }
+    const current = lookup.info.sha256
+    if (expected !== undefined && current === expected) {
+      outputs.push({ path, index, action: 'keep' })
+      continue
+    }
+    // Overwriting is safe only when the bytes on disk can be had again: they are what the lock
+    // records for this path (so they are in git) or one of our own results (in the store).
+    const lockedSha = locked?.outputs.find((output) => output.path === path)?.sha256
+    const recoverable = current === lockedSha || (await context.store.hasObject(current))
+    outputs.push({ path, index, action: recoverable || forced ? 'write' : 'edited' })
+  }
+  return outputs
+}
+
+/** Why outputs are touched or kept: one line for each edited file, and each one restored at no cost. */
+export function outputReasons(job: Job, outputs: readonly OutputAction[], newImages: number, record: JobRecord | undefined): string[] {
+  const reasons: string[] = []
+  for (const output of outputs) {
+    if (output.action === 'edited') {
+      reasons.push(`${output.path} differs from what images-edit wrote (edited by hand?); kept — use --force ${job.recipe} to overwrite`)
+    } else if (output.action === 'write' && newImages === 0) {
+      reasons.push(`${output.path} is missing or outdated; restored from ${record ? 'the store' : 'the lock'} at no cost`)
+    }
+  }
+  return reasons
+}
+
+/** Whether the lock entry changes (even when no file does). */
+export function lockChanged(job: Job, locked: LockedJob | undefined, take: number, available: readonly ImageRecord[], newImages: number): boolean {
+  const sameKey = locked?.key === job.key
+  const lockedNames = (inputs: readonly { path?: string; url?: string }[]) => inputs.map((input) => input.path ?? input.url ?? '').join('\u0000')
+  const jobNames = (inputs: readonly Job['refs'][number][]) =>
+    inputs.map((input) => (input.input.kind === 'file' ? (input.path ?? input.source) : input.input.url)).join('\u0000')
+  return (
+    !sameKey ||
+    locked.recipe !== job.recipe ||
+    locked.outputs.length !== job.n ||
+    locked.outputs.some((output, index) => output.path !== job.outputs[index] || output.sha256 !== available[index]?.sha256) ||
+    locked.take !== take ||
+    newImages > 0 ||
+    // A renamed or moved ref keeps the key but the lock names its new path.
+    lockedNames(locked.refs) !== jobNames(job.refs) ||
+    lockedNames(locked.mask ? [locked.mask] : []) !== jobNames(job.mask ? [job.mask] : [])
+  )
+}
+
+async function fileHas(context: Pick<PlanContext, 'fileIndex' | 'root'>, path: string, sha: string): Promise<boolean> {
+  const lookup = await context.fileIndex.lookup(join(context.root, path))
+  return lookup.ok && lookup.info.sha256 === sha
+}
