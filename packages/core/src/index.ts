@@ -46,7 +46,17 @@ export type * from './providers/provider.js'
 export { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
 export { gptImageSizes } from './providers/sizes.js'
 export type { EventListener, JobError, RunEvent } from './run/events.js'
-export { createRunnerGates, type JobOutcome, MAX_RESULT_BYTES, type ProviderLimits, type RunnerContext, type RunnerGates, runJobs } from './run/run-jobs.js'
+export {
+  createRunnerGates,
+  type GeneratedJob,
+  type JobOutcome,
+  MAX_RESULT_BYTES,
+  type ProviderLimits,
+  type RunHandle,
+  type RunnerContext,
+  type RunnerGates,
+  runJobs,
+} from './run/run-jobs.js'
 export { DevSession, type DevSessionOptions, type JobPhase, type JobView, type ReadyImage, type SessionEvent } from './session/dev-session.js'
 export { type ProjectPaths, WatchedInputs, type WatchedPaths } from './session/watched-inputs.js'
 export { sweepTemporaryFiles, TEMP_MARKER, writeFileAtomic } from './store/atomic-write.js'
@@ -54,3 +64,4 @@ export { FileSystemStore } from './store/fs-store.js'
 export { Journal, type JournalEntry } from './store/journal.js'
 export { KeyLocks } from './store/key-lock.js'
 export type { ImageRecord, JobRecord, ResultStore, RunRecord, TakeRecord } from './store/store.js'
+export { Workspace } from './workspace/workspace.js'

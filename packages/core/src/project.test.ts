@@ -83,7 +83,7 @@ describe('Project.build', () => {
     const result = await noop.build({ frozen: true })
     expect(result.fresh.sort()).toEqual(['a', 'b'])
     expect(result.done).toEqual([])
-    expect(noop.fileIndex.hashed).toBe(0)
+    expect(noop.workspace.fileIndex.hashed).toBe(0)
     expect(calls).toHaveLength(2)
     expect(await readFile(join(dir, 'images.edit.lock'))).toEqual(lock)
   })

@@ -4,54 +4,16 @@ import type { Job } from '../manifest/job.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
 import type { PlannedJob } from '../plan/plan.js'
 import type { BuildResult, Project } from '../project.js'
-import { renderLocalEdit } from '../providers/local-provider.js'
-import type { EditRequest, OutputFormat, PixelSize } from '../providers/provider.js'
 import type { RunEvent } from '../run/events.js'
-import { type WatchedPaths, WatchedInputs } from './watched-inputs.js'
+import { type JobView, nextView, readyImages, viewChange } from './job-view.js'
+import { Placeholders } from './placeholders.js'
+import { WatchedInputs, type WatchedPaths } from './watched-inputs.js'
 
 /** Why a job that needs generating waits in a frozen session. */
 const FROZEN_REASON =
   'frozen (CI is set, or frozen was asked for): nothing is generated here. Build it where paying is intended (images-edit build --no-frozen, or imagesEdit({ frozen: false }) in Vite), then commit the lock and the outputs'
 
-/** Where a job stands in a dev session. */
-export type JobPhase = 'ready' | 'queued' | 'running' | 'failed' | 'blocked'
-
-/** One image of a ready job. */
-export interface ReadyImage {
-  /** Output path relative to the manifest folder. */
-  path: string
-  sha256: string
-  width: number
-  height: number
-  format: OutputFormat
-}
-
-/** Everything a UI shows about one job (the dev panel, the Vite overlay, `watch`). */
-export interface JobView {
-  id: string
-  recipe: string
-  key: string
-  provider: string
-  model: string
-  /** True for the `local` provider: results are placeholders. */
-  local: boolean
-  prompt: string
-  refs: { source: string; path?: string }[]
-  mask?: { source: string; path?: string }
-  n: number
-  format: OutputFormat
-  /** Expected size; undefined for `ratio: auto`. */
-  size?: PixelSize
-  outputs: string[]
-  phase: JobPhase
-  stage?: string
-  percent?: number
-  error?: string
-  reasons: string[]
-  /** The images of the current key, when ready. */
-  images: ReadyImage[]
-  updatedAt: number
-}
+export type { JobPhase, JobView, ReadyImage } from './job-view.js'
 
 /** What a session reports. */
 export type SessionEvent =
@@ -89,7 +51,7 @@ export class DevSession {
   private readonly controller = new AbortController()
   /** Abandons paid calls in flight (a second Ctrl-C, or a close that may not wait any longer). */
   private readonly abandonController = new AbortController()
-  private readonly placeholders = new Map<string, Promise<Uint8Array>>()
+  private readonly placeholders = new Placeholders(this.controller.signal)
   private closed = false
 
   constructor(
@@ -241,31 +203,9 @@ export class DevSession {
     if (!view || view.key !== keys.get(event.id)) return
     const job = this.loaded?.jobs.find((item) => item.id === event.id)
     if (!job) return
-    switch (event.type) {
-      case 'job:started':
-        this.update(job, { phase: 'running', stage: 'starting' })
-        break
-      case 'job:progress':
-        this.update(job, {
-          phase: 'running',
-          stage: event.note ? `${event.stage}: ${event.note}` : event.stage,
-          ...(event.percent !== undefined ? { percent: event.percent } : {}),
-        })
-        break
-      case 'job:done':
-      case 'job:restored':
-      case 'job:fresh':
-        void this.markReady(job)
-        break
-      case 'job:failed':
-        this.update(job, { phase: 'failed', error: event.error.message })
-        break
-      case 'job:blocked':
-        this.update(job, { phase: 'blocked', reasons: event.reasons })
-        break
-      default:
-        break
-    }
+    const change = viewChange(event)
+    if (change === 'ready') void this.markReady(job)
+    else if (change) this.update(job, change)
   }
 
   /** A finished job's images come from the lock, which the build has just written for it. */
@@ -283,30 +223,7 @@ export class DevSession {
   placeholder(id: string, index = 0): Promise<Uint8Array> {
     const job = this.loaded?.jobs.find((item) => item.id === id)
     if (!job) return Promise.reject(new ImagesEditError('USAGE', `unknown job ${id}`))
-    const cacheKey = `${job.key}:${index}`
-    let pending = this.placeholders.get(cacheKey)
-    if (!pending) {
-      const request: EditRequest = {
-        jobKey: job.key,
-        model: 'local-v1',
-        prompt: job.prompt,
-        refs: job.refs.map((ref) => ref.input),
-        ...(job.mask ? { mask: job.mask.input } : {}),
-        ratio: job.params.ratio,
-        resolution: job.params.resolution,
-        ...(job.size ? { size: job.size } : {}),
-        n: 1,
-        firstIndex: index,
-        take: 1,
-        quality: job.params.quality,
-        format: job.params.format,
-        ...(job.seed !== undefined ? { seed: job.seed } : {}),
-      }
-      pending = renderLocalEdit(request, { signal: this.controller.signal }).then((result) => result.images[0]?.bytes ?? new Uint8Array())
-      pending.catch(() => this.placeholders.delete(cacheKey))
-      this.placeholders.set(cacheKey, pending)
-    }
-    return pending
+    return this.placeholders.get(job, index)
   }
 
   /** Jobs with a build in flight. */
@@ -344,36 +261,7 @@ export class DevSession {
   }
 
   private update(job: Job, changes: Partial<JobView>): void {
-    const previous = this.views.get(job.id)
-    const fresh = !previous || previous.key !== job.key
-    const view: JobView = {
-      id: job.id,
-      recipe: job.recipe,
-      key: job.key,
-      provider: job.provider,
-      model: job.model,
-      local: job.provider === 'local',
-      prompt: job.prompt,
-      refs: job.refs.map((ref) => ({ source: ref.source, ...(ref.path ? { path: ref.path } : {}) })),
-      ...(job.mask ? { mask: { source: job.mask.source, ...(job.mask.path ? { path: job.mask.path } : {}) } } : {}),
-      n: job.n,
-      format: job.params.format,
-      ...(job.size ? { size: job.size } : {}),
-      outputs: job.outputs,
-      phase: fresh ? 'queued' : (previous?.phase ?? 'queued'),
-      reasons: fresh ? [] : (previous?.reasons ?? []),
-      images: fresh ? [] : (previous?.images ?? []),
-      ...(fresh || !previous?.stage ? {} : { stage: previous.stage }),
-      ...(fresh || previous?.percent === undefined ? {} : { percent: previous.percent }),
-      ...(fresh || !previous?.error ? {} : { error: previous.error }),
-      ...changes,
-      updatedAt: Date.now(),
-    }
-    if (changes.phase && changes.phase !== 'failed') delete view.error
-    if (changes.phase === 'ready') {
-      delete view.stage
-      delete view.percent
-    }
+    const view = nextView(job, this.views.get(job.id), changes)
     this.views.set(job.id, view)
     this.emit({ type: 'job', job: view })
   }
@@ -385,11 +273,4 @@ export class DevSession {
       // A UI's bug must not stop the engine.
     }
   }
-}
-
-function readyImages(job: Job, available: PlannedJob['available']): ReadyImage[] {
-  return job.outputs.slice(0, available.length).map((path, index) => {
-    const image = available[index] as PlannedJob['available'][number]
-    return { path, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
-  })
 }

@@ -1,0 +1,83 @@
+// One build, composed of its stages: refuse, restore, generate (the runner verifies and stores), commit. ARCHITECTURE.md's table, in code.
+import type { LoadedManifest } from '../manifest/load-manifest.js'
+import type { Plan } from '../plan/plan.js'
+import { hostedProviderIds } from '../providers/catalog.js'
+import type { ProviderRegistry } from '../providers/registry.js'
+import type { EventListener } from '../run/events.js'
+import { redactDeep } from '../secrets/redact.js'
+import type { Workspace } from '../workspace/workspace.js'
+import { updateLock } from './commit.js'
+import { collectLeftovers, generate, runnerFor, tally } from './generate.js'
+import { refuse } from './refuse.js'
+import { restore, settleUnchanged } from './restore.js'
+import type { BuildOptions, BuildResult, BuildRun } from './types.js'
+
+/** What a build starts from: the manifest and plan, the providers configured for it, and whether it is frozen. */
+export interface BuildInputs {
+  loaded: LoadedManifest
+  plan: Plan
+  providers: ProviderRegistry
+  frozen: boolean
+}
+
+/** Runs a plan: restores what the store has, generates the rest, writes outputs and the lock. */
+export async function runBuild(workspace: Workspace, inputs: BuildInputs, options: BuildOptions): Promise<BuildResult> {
+  const started = Date.now()
+  const { loaded, plan, providers } = inputs
+  const run: BuildRun = { workspace, options, ...guardSecrets(providers, options.onEvent), result: emptyResult(loaded, plan), updates: {} }
+  for (const diagnostic of loaded.diagnostics) {
+    if (diagnostic.severity === 'warning') run.emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}`, diagnostic })
+  }
+  await refuse({ workspace, ...inputs, options })
+  const generating = plan.jobs.filter((item) => item.status === 'generate')
+  run.emit({
+    type: 'plan',
+    total: plan.jobs.length,
+    fresh: plan.jobs.filter((item) => item.status === 'fresh').length,
+    restore: plan.jobs.filter((item) => item.status === 'restore').length,
+    generate: generating.length,
+    blocked: plan.jobs.filter((item) => item.status === 'blocked').length,
+    newImages: plan.newImages,
+    paidImages: plan.paidImages,
+  })
+  await workspace.sweep(loaded)
+  const signal = options.signal ?? new AbortController().signal
+  const { result } = run
+  try {
+    settleUnchanged(run, plan)
+    await restore(run, plan, signal)
+    const runner = runnerFor(run, providers, options.concurrency ?? loaded.concurrency, signal)
+    const outcomes = await generate(run, generating, runner)
+    await collectLeftovers(run, generating, runner)
+    tally(run, generating, outcomes)
+  } finally {
+    result.interrupted = signal.aborted
+    // Whatever happened, record what is on disk now: finished jobs are never redone.
+    const full = (options.only?.length ?? 0) === 0
+    result.lockWritten = await updateLock(workspace, run.updates, { dropMissing: full ? new Set(loaded.jobs.map((job) => job.id)) : undefined })
+    await workspace.fileIndex.save()
+  }
+  run.emit({
+    type: 'run:done',
+    done: result.done.length,
+    fresh: result.fresh.length,
+    restored: result.restored.length,
+    failed: result.failed.length,
+    blocked: result.blocked.length,
+    newImages: result.newImages,
+    elapsedMs: Date.now() - started,
+    interrupted: result.interrupted,
+  })
+  return result
+}
+
+/** Safety net: whatever a service echoes, no configured key leaves through an event or a stored record. */
+function guardSecrets(providers: ProviderRegistry, listener: EventListener = () => {}): Pick<BuildRun, 'emit' | 'redact'> {
+  const secrets = hostedProviderIds.map((id) => providers.config(id)?.apiKey).filter((key): key is string => Boolean(key))
+  if (secrets.length === 0) return { emit: listener, redact: (value) => value }
+  return { emit: (event) => listener(redactDeep(event, secrets)), redact: (value) => redactDeep(value, secrets) }
+}
+
+function emptyResult(loaded: LoadedManifest, plan: Plan): BuildResult {
+  return { plan, loaded, done: [], fresh: [], restored: [], failed: [], blocked: [], notStarted: [], newImages: 0, lockWritten: false, interrupted: false }
+}

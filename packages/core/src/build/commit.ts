@@ -1,0 +1,90 @@
+// The commit stage: a finished job's images written to its outputs (recorded in the output ledger first), and its lock entry merged into the lock.
+import { basename, join } from 'node:path'
+import { ImagesEditError } from '../errors.js'
+import { assertWritable, withFsErrors } from '../fs/project-fs.js'
+import { type LockedJob, type LockFile, sortedParams } from '../lock/lock-file.js'
+import type { Job } from '../manifest/job.js'
+import type { PlannedJob } from '../plan/plan.js'
+import type { ImageRecord } from '../store/store.js'
+import type { Workspace } from '../workspace/workspace.js'
+import type { BuildRun } from './types.js'
+
+/** Commits one job: outputs written, then its lock entry queued for the lock write at the end of the run. */
+export async function commitJob(run: BuildRun, item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
+  await writeOutputs(run.workspace, item, images)
+  run.updates[item.job.id] = lockEntry(item, images)
+}
+
+/** Writes a job's images to its outputs (not the ones kept or edited by hand), each recorded in the output ledger before it is written. */
+export async function writeOutputs(workspace: Workspace, item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
+  const { root, ledger } = workspace
+  for (const output of item.outputs) {
+    if (output.action === 'edited') continue
+    const image = images[output.index]
+    if (!image) continue
+    const target = join(root, output.path)
+    if (output.action === 'keep') continue
+    // Checked again right before the write: a folder may have become a link since validation.
+    await assertWritable(root, output.path, { allowOutside: workspace.allowOutside, manifestName: basename(workspace.manifestPath) })
+    const after = 'The image is kept in the store (.images-edit/); once fixed, a rerun writes it at no cost.'
+    // Ledger first: should we die between the two writes, the file still has recoverable bytes.
+    await withFsErrors({ path: ledger.path, doing: 'recording the outputs images-edit writes', after }, () => ledger.record({ [output.path]: image.sha256 }))
+    const copied = await withFsErrors({ path: target, doing: `writing ${output.path}`, after }, () => workspace.store.copyObjectTo(image.sha256, target))
+    if (!copied) {
+      throw new ImagesEditError('STORE', `stored image ${image.sha256.slice(0, 12)} for ${output.path} is missing or damaged; rerun to regenerate it`)
+    }
+    workspace.fileIndex.forget(target)
+  }
+}
+
+/** The lock entry of a job whose outputs are `images`. */
+export function lockEntry(item: PlannedJob, images: readonly ImageRecord[]): LockedJob {
+  const { job } = item
+  return {
+    key: job.key,
+    recipe: job.recipe,
+    provider: job.provider,
+    model: job.model,
+    take: item.take,
+    prompt: job.prompt,
+    // The order the lock is written in, so an unchanged lock compares equal without re-serializing.
+    params: sortedParams(job.params),
+    ...(job.seed !== undefined ? { seed: job.seed } : {}),
+    refs: job.refs.map(lockedInput),
+    ...(job.mask ? { mask: lockedInput(job.mask) } : {}),
+    outputs: job.outputs.map((path, index) => {
+      const image = images[index] as ImageRecord
+      return { path, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
+    }),
+  }
+}
+
+function lockedInput(input: Job['refs'][number]): { path?: string; url?: string; sha256?: string } {
+  return input.input.kind === 'file' ? { path: input.path ?? input.source, sha256: input.input.sha256 } : { url: input.input.url }
+}
+
+/**
+ * Merges this run's entries into the lock as it is on disk now, holding a lock on the lock, so
+ * concurrent builds (a dev server and `watch`, or two watch-triggered runs) never drop each
+ * other's entries. A full build also drops entries of jobs no longer in the manifest
+ * (`dropMissing`: the ids to keep). Returns whether the lock was written.
+ */
+export async function updateLock(
+  workspace: Workspace,
+  updates: Record<string, LockedJob>,
+  options: { dropMissing: ReadonlySet<string> | undefined },
+): Promise<boolean> {
+  const { dropMissing } = options
+  const { lockStore } = workspace
+  const before = await lockStore.read()
+  const unchanged = Object.keys(updates).length === 0 && (!dropMissing || Object.keys(before.lock.jobs).every((id) => dropMissing.has(id)))
+  // (A hand-edited lock only gets here with --force-lock, and then it is rewritten.)
+  if (unchanged && !before.handEdited) return false
+  return workspace.keyLocks.with('images-edit-lock', new AbortController().signal, async () => {
+    const state = await lockStore.read()
+    const next: LockFile = { lockfileVersion: 1, jobs: {} }
+    for (const [id, entry] of Object.entries(state.lock.jobs)) if (!dropMissing || dropMissing.has(id)) next.jobs[id] = entry
+    Object.assign(next.jobs, updates)
+    return lockStore.write(next, state)
+  })
+}

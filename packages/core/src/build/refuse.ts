@@ -1,0 +1,95 @@
+// The refuse stage: every reason not to build, checked before any work (no file written, no provider created, nothing paid).
+import type { Diagnostic } from '../diagnostics.js'
+import { ImagesEditError, ManifestError, RefusalError } from '../errors.js'
+import type { LoadedManifest } from '../manifest/load-manifest.js'
+import { LOCK_NAME } from '../manifest/types.js'
+import type { Plan, PlannedJob } from '../plan/plan.js'
+import type { ProviderRegistry } from '../providers/registry.js'
+import type { Workspace } from '../workspace/workspace.js'
+import type { BuildOptions } from './types.js'
+
+/** What the refuse stage looks at. */
+export interface RefuseInputs {
+  workspace: Workspace
+  loaded: LoadedManifest
+  plan: Plan
+  providers: ProviderRegistry
+  /** Whether this build is frozen (decided once, by `resolveFrozen`). */
+  frozen: boolean
+  options: BuildOptions
+}
+
+/**
+ * Throws when the build must not run: frozen with something to generate, a lock edited by hand,
+ * over the image budget, a provider key missing, or a paid input that does not decode.
+ */
+export async function refuse({ workspace, loaded, plan, providers, frozen, options }: RefuseInputs): Promise<void> {
+  const generating = plan.jobs.filter((item) => item.status === 'generate')
+  const refused = () => generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages }))
+  if (frozen && generating.length > 0) {
+    throw new RefusalError(
+      'FROZEN',
+      `frozen mode: ${generating.length} job${generating.length === 1 ? '' : 's'} would generate ${plan.newImages} new image${plan.newImages === 1 ? '' : 's'}, and nothing may be generated. Build them without --frozen (or with --no-frozen) where that is intended, then commit ${LOCK_NAME} and the outputs.`,
+      refused(),
+    )
+  }
+  const lockState = await workspace.lockStore.read()
+  if (!options.forceLock && lockState.handEdited) {
+    throw new ImagesEditError(
+      'LOCK_EDITED',
+      `${LOCK_NAME} was edited by hand (${lockState.editReason ?? 'it differs from what images-edit writes'}), so it is not overwritten. Restore it (git checkout ${LOCK_NAME}), or run with --force-lock to let images-edit rewrite it from what is on disk.`,
+    )
+  }
+  const budget = options.maxImages ?? loaded.manifest?.budget?.maxImagesPerRun
+  if (budget !== undefined && plan.newImages > budget) {
+    throw new RefusalError(
+      'BUDGET',
+      `this run would generate ${plan.newImages} new images (${plan.paidImages} paid), over the budget of ${budget}. Raise --max-images, or build fewer recipes at once (images-edit build <recipe…>).`,
+      refused(),
+    )
+  }
+  // A missing key is reported now, before any work, naming the variable.
+  for (const provider of new Set(generating.map((item) => item.job.provider))) providers.get(provider)
+  await checkPaidInputs(workspace, loaded, generating)
+}
+
+/**
+ * Every ref and mask file about to be sent to a paid provider is decoded in full (sharp) before
+ * anything is paid: a truncated PNG has a sound header and passes validation. Failures are
+ * located diagnostics (a {@link ManifestError}); a file that decoded is remembered by sha256.
+ */
+async function checkPaidInputs(workspace: Workspace, loaded: LoadedManifest, generating: readonly PlannedJob[]): Promise<void> {
+  const problems: Diagnostic[] = []
+  const seen = new Map<string, Promise<{ ok: true } | { ok: false; message: string }>>()
+  for (const { job } of generating) {
+    if (!job.paid) continue
+    const inputs = [
+      ...job.refs.map((input, index) => ({ input, path: [...job.docPath, 'refs', index], role: 'ref' })),
+      ...(job.mask ? [{ input: job.mask, path: [...job.docPath, 'mask'], role: 'mask' }] : []),
+    ]
+    for (const { input, path, role } of inputs) {
+      if (input.input.kind !== 'file') continue
+      const { path: file, sha256: sha } = input.input
+      let decoding = seen.get(file)
+      if (!decoding) {
+        decoding = workspace.fileIndex.decodes(file, sha)
+        seen.set(file, decoding)
+      }
+      const result = await decoding
+      if (result.ok) continue
+      problems.push(
+        loaded.source.diagnostic(
+          'error',
+          `${role}/undecodable`,
+          path,
+          `${input.source} cannot be decoded (${result.message}); it is not sent to ${job.provider}${job.eachFile ? ` (for ${job.eachFile})` : ''}`,
+          'The file is truncated or damaged: export it again. Nothing was paid.',
+        ),
+      )
+    }
+  }
+  await workspace.fileIndex.save()
+  if (problems.length > 0) {
+    throw new ManifestError(`${problems.length} input${problems.length === 1 ? '' : 's'} cannot be decoded; nothing was sent or paid`, problems)
+  }
+}
