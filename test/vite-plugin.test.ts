@@ -277,5 +277,44 @@ describe('vite-plugin-images-edit', () => {
       expect((await fetch(new URL('/__images-edit/file/..%2F..%2Fetc%2Fpasswd', base))).status).toBe(404)
       gated.release()
     })
+
+    it('its own writes (outputs, lock, store, temporary files) in an `each` folder never refresh the session; a new input does', async () => {
+      // `each: "*.png"` fans out over the manifest's own folder, where out/, .images-edit/ and the lock live.
+      const { dir, cleanup } = await tempDir('images-edit-vite-')
+      cleanups.push(cleanup)
+      await writeFiles(dir, {
+        'images.edit.yaml':
+          'version: 1\nout: out\ndefaults: { provider: local }\nrecipes:\n  top:\n    each: "*.png"\n    prompt: the {stem}\n    refs: ["{file}"]\n',
+        'cover.png': await makeImage({ width: 32, height: 32, color: { r: 90, g: 90, b: 90 } }),
+      })
+      const gated = gatedLocal()
+      const { api, panel } = await start(dir, gated.providers)
+      await waitFor('the first plan', async () => ((await panel()).recipes.length > 0 ? true : undefined))
+      await api.idle()
+      expect(gated.calls).toHaveLength(1)
+      const settled = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 800))
+        return (await panel()).recipes.flatMap((recipe) => recipe.jobs.map((job) => [job.id, job.phase, job.updatedAt]))
+      }
+      // The build's own writes (the output, the lock) have landed: nothing refreshes after them.
+      const before = await settled()
+      expect(before.map(([id, phase]) => [id, phase])).toEqual([['top/cover.png', 'ready']])
+      const output = (await panel()).recipes[0]?.jobs[0]?.outputs[0]?.path as string
+      await writeFiles(dir, {
+        [output]: await readFile(join(dir, output)),
+        'out/stray.png': await makeImage(),
+        'images.edit.lock': await readFile(join(dir, 'images.edit.lock')),
+        '.images-edit/scratch.json': '{}',
+        '.images-edit-tmp-x.png-1-abc': 'partial',
+      })
+      expect(await settled()).toEqual(before)
+      expect(gated.calls).toHaveLength(1)
+
+      // An input in the same folder still refreshes: the watcher is live.
+      await writeFiles(dir, { 'second.png': await makeImage({ width: 32, height: 32, color: { r: 10, g: 10, b: 10 } }) })
+      await waitFor('the new fan-out job', async () => ((await panel()).recipes[0]?.jobs.length === 2 ? true : undefined))
+      await api.idle()
+      expect(gated.calls.map((call) => call.prompt)).toEqual(['the cover', 'the second'])
+    })
   })
 })

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BuildResult, Job, LockFile, Project, RunEvent } from '@images-edit/core'
+import { type BuildResult, type Job, type LockFile, type Project, type RunEvent, WatchedInputs } from '@images-edit/core'
 import { formatDiagnosticLine, TAG } from './messages.js'
 
 /** What `vite build` knows after the engine ran: the jobs and the lock that lists their images. */
@@ -8,6 +8,8 @@ export interface BuiltImages {
   jobs: readonly Job[]
   lock: LockFile
   root: string
+  /** Absolute paths of the build's input files (the manifest, every ref and mask), as core lists them. */
+  inputs: string[]
 }
 
 /** Minimal logger (Vite's `config.logger` fits). */
@@ -33,8 +35,10 @@ export async function buildImages(project: Project, options: { frozen: boolean |
   if (problems.length > 0) {
     throw new Error(`${problems.length} job${problems.length === 1 ? '' : 's'} could not be built:\n${problems.join('\n')}`)
   }
-  // Through the project's lock store: its parse cache answers without parsing the YAML again.
-  return { jobs: result.loaded.jobs, lock: (await project.lockStore.read()).lock, root: project.root }
+  // What `vite build --watch` watches: core's list of inputs, the same the dev server and `watch` use.
+  const { files } = new WatchedInputs(project).update(result.loaded)
+  // Through the project: its lock store's parse cache answers without parsing the YAML again.
+  return { jobs: result.loaded.jobs, lock: await project.readLock(), root: project.root, inputs: files }
 }
 
 /** The jobs an import names: every job of a recipe, or one job by its id (`product/bottle.jpg`). */

@@ -1,5 +1,5 @@
-import { isAbsolute, relative } from 'node:path'
-import { type Diagnostic, formatDiagnostic, ImagesEditError, ManifestError, RefusalError } from '@images-edit/core'
+import { relative } from 'node:path'
+import { type Diagnostic, formatDiagnostic, ImagesEditError, isInside, ManifestError, RefusalError } from '@images-edit/core'
 
 /** Prefix of every line the plugin logs. */
 export const TAG = '[images-edit]'
@@ -7,7 +7,7 @@ export const TAG = '[images-edit]'
 /** A path as the user best recognises it: relative to Vite's root when inside it. */
 export function displayPath(path: string, root: string): string {
   const inside = relative(root, path)
-  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : path
+  return inside && isInside(root, path) ? inside : path
 }
 
 /** Every error of a manifest, each as `file:line:col: error: …` with its source line and fix. */

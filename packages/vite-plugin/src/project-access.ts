@@ -1,0 +1,25 @@
+import { resolve } from 'node:path'
+import { MANIFEST_NAME, openProject, type Project } from '@images-edit/core'
+import type { ResolvedConfig } from 'vite'
+import type { ImagesEditPluginOptions } from './types.js'
+
+/** How the plugin opens its project, and where its manifest is (both need Vite's resolved config). */
+export interface ProjectAccess {
+  config(): ResolvedConfig
+  manifestPath(): string
+  open(): Promise<Project>
+}
+
+/** The project of the plugin's options, opened in Vite's root (once Vite resolved its config). */
+export function projectAccess(options: ImagesEditPluginOptions, config: () => ResolvedConfig): ProjectAccess {
+  const manifestPath = () => resolve(config().root, options.manifest ?? MANIFEST_NAME)
+  const open = (): Promise<Project> =>
+    openProject({
+      manifest: manifestPath(),
+      cwd: config().root,
+      ...(options.provider ? { providerOverride: options.provider } : {}),
+      ...(options.providers ? { providers: options.providers } : {}),
+      ...(options.env ? { env: options.env } : {}),
+    })
+  return { config, manifestPath, open }
+}
