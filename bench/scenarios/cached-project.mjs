@@ -4,9 +4,9 @@
 import { mkdir, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import sharp from 'sharp'
-import { pool, repoRoot } from '../lib.mjs'
+import { pool } from '../lib.mjs'
 
-const core = await import(join(repoRoot, 'packages/core/dist/index.js'))
+const core = await import('@images-edit/core')
 
 /** A noise PNG no larger than `bytes`, as a base for padded refs. */
 async function basePng(bytes) {

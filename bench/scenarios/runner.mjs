@@ -4,10 +4,10 @@
 // of the process to its exit.
 import { join } from 'node:path'
 import { startFakeProviderServer } from '@images-edit/fake-provider'
-import { benchRuns, cliBin, fakeProviderEnv, repoRoot, scratch, spawnLines, stats, withUsage } from '../lib.mjs'
+import { benchRuns, cliBin, fakeProviderEnv, scratch, spawnLines, stats, withUsage } from '../lib.mjs'
 import { jobName, promptOf, resetProject, writeJobsProject } from './fixtures.mjs'
 
-const core = await import(join(repoRoot, 'packages/core/dist/index.js'))
+const core = await import('@images-edit/core')
 
 const JOBS = 200
 const CONCURRENCY = 8

@@ -7,9 +7,10 @@
  * (upload, poll, download) keep retrying 5xx. Driven through the real CLI against the fake
  * provider, counting paid requests at the server; plus the rule itself as a table.
  */
+
+import { retryFacts } from '@images-edit/core/internal'
 import type { Fault, RouteId } from '@images-edit/fake-provider'
 import { describe, expect, it } from 'vitest'
-import { retryFacts } from '../../packages/core/src/providers/paid-rule.js'
 import { runCli } from '../helpers.js'
 import { type Hosted, PAID_ROUTE, Resources, requestsOn, serverEnv } from '../providers/harness.js'
 

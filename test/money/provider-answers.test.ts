@@ -10,8 +10,8 @@
  * tables of the mapping functions.
  */
 import { join } from 'node:path'
+import { normalizeTask, resultUrls } from '@images-edit/core/internal'
 import { describe, expect, it } from 'vitest'
-import { normalizeTask, resultUrls } from '../../packages/core/src/providers/toapis-provider.js'
 import { exists, makeImage, runCli, writeFiles } from '../helpers.js'
 import { journalFiles, Resources, requestsOn, serverEnv } from '../providers/harness.js'
 
