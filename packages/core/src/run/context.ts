@@ -43,8 +43,8 @@ export interface GeneratedJob {
   startedAt: number
   /**
    * Tells the runner the caller is done with this job (committed it, or failed to). Call it for
-   * every job yielded. With `keepGoing` off the job keeps its slots until then, so a commit that
-   * fails stops the run (`stop`) before another job can start.
+   * every job yielded: the job keeps its slots until then, so a commit that fails can stop the
+   * run (`stop`) before another job starts.
    */
   settle(): void
 }

@@ -24,9 +24,9 @@ export { MAX_RESULT_BYTES } from './verify.js'
  * record that names it. One failing job never stops the others unless `keepGoing` is off.
  *
  * Work starts at once; each job is yielded as soon as its images are stored, and kept until the
- * caller takes it. Its slots are released by then, or, with `keepGoing` off, once the caller
- * settles it (so a failed commit stops the run before the next job starts). Iteration ends once
- * every job has finished.
+ * caller takes it. It holds its slots (and its key's lock) until the caller settles it, so a
+ * commit counts against the caps like the rest of the job, and a failed commit can stop the run
+ * before the next job starts. Iteration ends once every job has finished.
  *
  * Stopping (`signal`) starts nothing new but lets paid calls already sent be answered, so their
  * task ids are journaled and their results kept; `abandon` gives up on those too.
@@ -46,12 +46,10 @@ export function runJobs(jobs: readonly PlannedJob[], context: RunnerContext): Ru
   const runOne = async (planned: PlannedJob) => {
     const { job } = planned
     const startedAt = Date.now()
+    // The job keeps its slots until the caller has committed it: with concurrency 1 nothing else
+    // is paid for while an output is written, and a failed commit can stop the run first.
     const deliver = (images: ImageRecord[]) => {
       outcomes.set(job.id, { ok: true, images })
-      if (context.keepGoing) {
-        ready.push({ planned, images, startedAt, settle: () => {} })
-        return Promise.resolve()
-      }
       return new Promise<void>((settle) => ready.push({ planned, images, startedAt, settle }))
     }
     try {
