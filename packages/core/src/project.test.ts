@@ -229,6 +229,42 @@ describe('build stages (build/)', () => {
     expect(Object.keys((await project.readLock()).jobs)).toEqual(['a'])
   })
 
+  it('Ctrl-C while a paid request waits for its rate-gate turn ends the wait at once: nothing more is sent, the job is not started', async () => {
+    const dir = await setup({ a: 1, b: 1 })
+    await writeFiles(dir, { 'images.edit.yaml': stageManifest({ a: 1, b: 1 }).replace('provider: local', 'provider: aa') })
+    const local = createLocalProvider()
+    const calls: EditRequest[] = []
+    const stop = new AbortController()
+    const aa: ImageEditProvider = {
+      ...local,
+      id: 'aa',
+      generate: (request, prepared, context) => {
+        calls.push(request)
+        stop.abort()
+        return local.generate?.(request, prepared, context) as ReturnType<NonNullable<ImageEditProvider['generate']>>
+      },
+    }
+    // One paid request a minute: the second job's request would wait 60 s for its turn.
+    const config = (id: 'aa' | 'toapis' | 'openai') => ({
+      id,
+      baseUrl: 'http://127.0.0.1:9',
+      apiKeyEnv: 'AA_API_KEY',
+      apiKey: 'k',
+      requestsPerMinute: 1,
+      pollIntervalMs: 1000,
+      taskTimeoutMs: 60_000,
+    })
+    const providers = createProviderRegistry({ overrides: { aa }, config })
+    const project = await openProject({ cwd: dir, providers })
+    const started = Date.now()
+    const result = await project.build({ frozen: false, concurrency: 2, signal: stop.signal })
+    expect(Date.now() - started).toBeLessThan(30_000)
+    expect(calls).toHaveLength(1)
+    expect(result.interrupted).toBe(true)
+    expect(result.done).toHaveLength(1)
+    expect(result.notStarted).toHaveLength(1)
+  })
+
   it('a paid task of an earlier run that the service calls unknown stays journaled (a wrong base URL must not drop a paid id)', async () => {
     const dir = await setup({ a: 1 })
     const journal = new Journal(`${dir}/.images-edit/journal`)

@@ -31,8 +31,10 @@ export async function paidCall<T>(
   attempts: { paid: number },
 ): Promise<T> {
   try {
-    const value = await gate.paid(async () => {
+    let sent = false
+    const queued = gate.paid(async () => {
       if (run.stop.aborted || run.hard.aborted) throw new ImagesEditError('ABORTED', 'interrupted before the paid request was sent')
+      sent = true
       attempts.paid++
       run.inFlight.set(job.id, { id: job.id, provider: job.provider, stage })
       try {
@@ -41,6 +43,9 @@ export async function paidCall<T>(
         run.inFlight.delete(job.id)
       }
     })
+    // Waiting for the rate gate's turn ends at a stop (Ctrl-C): nothing was sent, so nothing is
+    // owed. Once sent, the request is answered (only `abandon` cuts it off, inside `call`).
+    const value = await untilStopped(queued, run.either, () => !sent)
     // Attempts count per request: the next chunk's refusals get the full allowance.
     attempts.paid = 0
     return value
@@ -73,4 +78,20 @@ export function formatWait(ms: number): string {
 export function retryNote(emit: EventListener, id: string) {
   return ({ attempt, delayMs, error }: { attempt: number; delayMs: number; error: unknown }) =>
     emit({ type: 'job:progress', id, stage: 'waiting', note: `retry ${attempt} in ${formatWait(delayMs)}: ${(error as Error).message}` })
+}
+
+/**
+ * `queued`, or a rejection as soon as `signal` aborts while `waiting()` still holds. The queued
+ * call, when its turn comes, sees the stop itself and sends nothing.
+ */
+function untilStopped<T>(queued: Promise<T>, signal: AbortSignal, waiting: () => boolean): Promise<T> {
+  queued.catch(() => {})
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      if (waiting()) reject(new ImagesEditError('ABORTED', 'interrupted before the paid request was sent'))
+    }
+    if (signal.aborted) onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    queued.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
