@@ -75,6 +75,23 @@ describe('Ctrl-C and paid calls in flight', () => {
     expect(cli.stderr()).toMatch(/hero: may have been billed/)
   })
 
+  it('Ctrl-C while a paid request waits for its rate-gate turn sends nothing more; the rerun pays only for that job', async () => {
+    const server = await resources.server({ latencyMs: 200 })
+    const recipes = { a: { prompt: 'first', refs: ['refs/a.png'], name: 'a.png' }, b: { prompt: 'second', refs: ['refs/a.png'], name: 'b.png' } }
+    // Four paid requests a minute: the second job waits 15 s for its turn.
+    const dir = await resources.project({ provider: 'aa', recipes, settings: { requestsPerMinute: 4 }, concurrency: 2 })
+    const env = serverEnv(server)
+    const cli = startCli(['build', '--no-frozen'], { cwd: dir, env })
+    await cli.waitForStdout(/✓ (a|b) /, 30_000)
+    cli.kill('SIGINT')
+    const exit = await cli.exited
+    expect(exit.code, cli.stdout() + cli.stderr()).toBe(130)
+    expect(requestsOn(server, 'aa.generate')).toHaveLength(1)
+    const rerun = await runCli(['build', '--no-frozen'], { cwd: dir, env })
+    expect(rerun.code, rerun.stderr).toBe(0)
+    expect(requestsOn(server, 'aa.generate')).toHaveLength(2)
+  })
+
   it('a Retry-After above 60 s is honoured, shown, and the slot is released meanwhile (4)', async () => {
     const bytes = await makeImage({ width: 1024, height: 1024 })
     const { server, dir, env } = await hostileProject(
