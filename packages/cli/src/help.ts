@@ -42,6 +42,8 @@ export const FLAGS = {
   'no-keep-going': { type: 'boolean', description: 'stop at the first failed job' },
   'dry-run': { type: 'boolean', description: 'list what would be deleted and how many bytes it frees; delete nothing' },
   'force-lock': { type: 'boolean', description: 'rewrite images.edit.lock even though it was edited by hand' },
+  all: { type: 'boolean', description: 'push every result stored locally, not only those queued' },
+  'no-remote': { type: 'boolean', description: 'ignore the team store (remote: or IMAGES_EDIT_REMOTE); generate what is not stored locally' },
 } as const satisfies Record<string, FlagSpec>
 
 export type FlagName = keyof typeof FLAGS
@@ -87,8 +89,11 @@ export const COMMANDS = {
   plan: {
     summary: 'what a build would do, why each job is stale, what it would cost',
     args: '[recipe…]',
-    flags: ['provider', ['force', 'plan a new take for this recipe, as build --force would; repeatable']],
-    details: ['Shows how many new images would be generated and paid for. Does no work and asks for no API key.'],
+    flags: ['provider', ['force', 'plan a new take for this recipe, as build --force would; repeatable'], 'no-remote'],
+    details: [
+      'Shows how many new images would be generated and paid for. Generates nothing and asks for no API key.',
+      'With a team store, what it has is fetched into the local store first and counted as free, as build would.',
+    ],
     examples: [
       ['images-edit plan', 'what would run, and why'],
       ['images-edit plan --verbose', 'also the jobs that are up to date'],
@@ -97,9 +102,10 @@ export const COMMANDS = {
   build: {
     summary: 'restore what is stored, generate the rest, update the lock',
     args: '[recipe…]',
-    flags: ['provider', 'concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going', 'force-lock'],
+    flags: ['provider', 'concurrency', 'force', 'frozen', 'no-frozen', 'max-images', 'keep-going', 'no-keep-going', 'force-lock', 'no-remote'],
     details: [
       'Writes the outputs and images.edit.lock.',
+      'With a team store (remote: in the manifest, or IMAGES_EDIT_REMOTE), what is not stored locally is looked up there before anything is paid, and new results are pushed to it (docs/team.md). If the store cannot be asked, nothing is generated (exit 3) unless --no-remote.',
       'On a terminal a live view (one line per active job, an overall bar); elsewhere one plain line per state change.',
     ],
     examples: [
@@ -139,6 +145,19 @@ export const COMMANDS = {
     examples: [
       ['images-edit gc --dry-run', 'what would go, and how much it frees'],
       ['images-edit gc', 'delete it'],
+    ],
+  },
+  push: {
+    summary: 'upload results queued for the team store (docs/team.md)',
+    args: '',
+    flags: ['all'],
+    details: [
+      'A build pushes what it generated; what it could not push stays queued in .images-edit/push-queue/ for the next build or this command.',
+      'Objects go before the records naming them; records are signed with IMAGES_EDIT_REMOTE_KEY.',
+    ],
+    examples: [
+      ['images-edit push', 'what is queued'],
+      ['images-edit push --all', 'every result stored here (e.g. after building with --no-remote)'],
     ],
   },
   help: {

@@ -5,6 +5,7 @@ import { build } from './commands/build.js'
 import { gc } from './commands/gc.js'
 import { init } from './commands/init.js'
 import { plan } from './commands/plan.js'
+import { push } from './commands/push.js'
 import { status } from './commands/status.js'
 import { validate } from './commands/validate.js'
 import { watchCommand } from './commands/watch.js'
@@ -109,6 +110,7 @@ async function run(command: Command, recipes: string[], values: Values, output: 
     env: context.env,
     ...(values.manifest ? { manifest: values.manifest } : {}),
     ...(providerOverride ? { providerOverride } : {}),
+    ...(values['no-remote'] ? { remote: false } : {}),
   })
   try {
     switch (command) {
@@ -135,6 +137,8 @@ async function run(command: Command, recipes: string[], values: Values, output: 
         return await status(project, recipes, values, output)
       case 'gc':
         return await gc(project, values, output)
+      case 'push':
+        return await push(project, values, output)
     }
   } finally {
     await project.close()

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'LOCK_EDITED'
   | 'PROVIDER'
   | 'STORE'
+  | 'REMOTE'
   | 'ABORTED'
   | 'INTERNAL'
 
@@ -53,7 +54,7 @@ export class RefusalError extends ImagesEditError {
   /** One line per job that would have needed generation, with the reason. */
   readonly jobs: readonly { id: string; reason: string; newImages: number }[]
 
-  constructor(code: 'FROZEN' | 'BUDGET', message: string, jobs: readonly { id: string; reason: string; newImages: number }[]) {
+  constructor(code: 'FROZEN' | 'BUDGET' | 'REMOTE', message: string, jobs: readonly { id: string; reason: string; newImages: number }[]) {
     super(code, message)
     this.name = 'RefusalError'
     this.jobs = jobs

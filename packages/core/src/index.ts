@@ -34,6 +34,7 @@ export {
   openProject,
   Project,
   type ProjectOptions,
+  type PushReport,
 } from './project.js'
 export { builtins } from './providers/builtins.js'
 export { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from './providers/capabilities.js'

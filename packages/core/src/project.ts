@@ -13,6 +13,8 @@ import { createPlan, type Plan } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
+import { type RemoteConfig, resolveRemoteConfig } from './remote/remote-config.js'
+import { TeamRemote } from './remote/team-remote.js'
 import { type JobStatus, jobStatuses } from './status/status.js'
 import type { JournalEntry } from './store/journal.js'
 import type { ResultStore } from './store/store.js'
@@ -21,6 +23,16 @@ import { Workspace } from './workspace/workspace.js'
 export type { BuildOptions, BuildResult } from './build/types.js'
 export type { GcReport, GcResult, GcTake } from './gc/gc.js'
 export type { JobStatus } from './status/status.js'
+
+/** What {@link Project.push} did. */
+export interface PushReport {
+  /** The team store's `s3://` URL. */
+  location: string
+  pushed: number
+  /** Keys that stay queued, with why. */
+  failed: { key: string; message: string }[]
+  warnings: string[]
+}
 
 /** Options of {@link openProject}. */
 export interface ProjectOptions {
@@ -41,6 +53,8 @@ export interface ProjectOptions {
    * {@link ResultStore}. @default a `FileSystemStore` in `.images-edit/` beside the manifest
    */
   store?: ResultStore
+  /** false: ignore the team store configured by `remote:` or IMAGES_EDIT_REMOTE (`--no-remote`). @default true */
+  remote?: boolean
 }
 
 /** Finds `images.edit.yaml` in `cwd` or the nearest folder above it. */
@@ -109,20 +123,39 @@ export class Project {
 
   /** What a build would do, and why. */
   async plan(
-    options: { force?: readonly string[]; only?: readonly string[]; strict?: boolean; loaded?: LoadedManifest } = {},
+    options: { force?: readonly string[]; only?: readonly string[]; strict?: boolean; loaded?: LoadedManifest; readThrough?: boolean } = {},
   ): Promise<{ loaded: LoadedManifest; plan: Plan }> {
     const { workspace } = this
     const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
     const { lock } = await workspace.lockStore.read()
     const journal = await workspace.journal.list()
-    const plan = await createPlan(
-      loaded.jobs,
-      { lock, store: this.store, fileIndex: workspace.fileIndex, root: this.root, journal },
-      { force: new Set(options.force ?? []), only: new Set(options.only ?? []) },
-    )
+    const replan = () =>
+      createPlan(
+        loaded.jobs,
+        { lock, store: this.store, fileIndex: workspace.fileIndex, root: this.root, journal },
+        { force: new Set(options.force ?? []), only: new Set(options.only ?? []) },
+      )
+    let plan = await replan()
+    // Read through: what the plan would generate is first looked up in the team store.
+    if (options.readThrough && (await this.attachRemote(loaded)) && (await workspace.remote?.hydrate(this.store, plan))) plan = await replan()
     await workspace.fileIndex.save()
     return { loaded, plan }
+  }
+
+  /** Sets `workspace.remote` from the manifest and the environment (unless `remote: false`); whether there is one. */
+  private async attachRemote(loaded: LoadedManifest): Promise<boolean> {
+    const settings = loaded.manifest?.remote
+    const env = { ...(await readDotEnv(this.root)), ...(this.options.env ?? process.env) }
+    const url = env.IMAGES_EDIT_REMOTE?.trim() || settings?.url
+    if (this.options.remote === false || !url || url === 'off' || url === 'none') {
+      this.workspace.remote = undefined
+      return false
+    }
+    if (this.workspace.remote?.url !== url) {
+      this.workspace.remote = new TeamRemote(url, () => resolveRemoteConfig(settings, env) as RemoteConfig, join(this.storeDir, 'push-queue'))
+    }
+    return true
   }
 
   /** Whether a build here is frozen, given what the user said explicitly ({@link resolveFrozen} in this project's environment). */
@@ -132,7 +165,7 @@ export class Project {
 
   /** Runs the plan: restores what the store has, generates the rest, writes outputs and the lock (the stages of `build/build.ts`). */
   async build(options: BuildOptions = {}): Promise<BuildResult> {
-    const { loaded, plan } = await this.plan(options)
+    const { loaded, plan } = await this.plan({ ...options, readThrough: true })
     const inputs: BuildInputs = { loaded, plan, providers: await this.providersFor(loaded), frozen: this.frozen(options.frozen) }
     return runBuild(this.workspace, inputs, options)
   }
@@ -146,6 +179,21 @@ export class Project {
   /** Removes what nothing references (see {@link collectGarbage}); with `dryRun`, only reports it. */
   async gc(options: { dryRun?: boolean } = {}): Promise<GcReport> {
     return collectGarbage(this.workspace, await this.loadValid(), options)
+  }
+
+  /**
+   * Pushes results queued for the team store (with `all`, every result stored locally) to it:
+   * objects, then their signed records. What fails stays queued. Throws when no remote is configured.
+   */
+  async push(options: { all?: boolean } = {}): Promise<PushReport> {
+    const loaded = await this.loadValid()
+    const remote = (await this.attachRemote(loaded)) ? this.workspace.remote : undefined
+    if (!remote) {
+      throw new ImagesEditError('USAGE', 'no team store is configured: set remote.url in images.edit.yaml, or IMAGES_EDIT_REMOTE (docs/team.md)')
+    }
+    if (options.all) await remote.queue(await this.store.listRecords())
+    const { pushed, failed } = await remote.push(this.store)
+    return { location: remote.url, pushed, failed, warnings: remote.takeWarnings() }
   }
 
   /** Paid tasks submitted and not yet stored (they are collected by the next build, at no cost). */

@@ -6,7 +6,7 @@ import type { Output } from '../reporters.js'
 
 /** `images-edit plan`: what a build would do, job by job and why, and how many new images it would make. */
 export async function plan(project: Project, recipes: string[], values: Values, output: Output): Promise<number> {
-  const { loaded, plan: result } = await project.plan({ only: recipes, force: values.force ?? [], strict: Boolean(values.strict) })
+  const { loaded, plan: result } = await project.plan({ only: recipes, force: values.force ?? [], strict: Boolean(values.strict), readThrough: true })
   if (values.json) {
     output.out.write(
       `${JSON.stringify({

@@ -28,6 +28,7 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
   for (const diagnostic of loaded.diagnostics) {
     if (diagnostic.severity === 'warning') run.emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}`, diagnostic })
   }
+  for (const message of workspace.remote?.takeWarnings() ?? []) run.emit({ type: 'warning', message })
   await refuse({ workspace, ...inputs, options })
   const generating = plan.jobs.filter((item) => item.status === 'generate')
   run.emit({
@@ -51,12 +52,16 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     await collectLeftovers(run, generating, runner)
     tally(run, generating, outcomes)
   } finally {
+    // Every job that stored images (a failed job's partial take too) is queued for the team store.
+    await workspace.remote?.queue(await storedKeys(workspace, generating))
     result.interrupted = signal.aborted
     // Whatever happened, record what is on disk now: finished jobs are never redone.
     const full = (options.only?.length ?? 0) === 0
     result.lockWritten = await updateLock(workspace, run.updates, { dropMissing: full ? new Set(loaded.jobs.map((job) => job.id)) : undefined })
     await workspace.fileIndex.save()
   }
+  // Interrupted (Ctrl-C): what is queued stays queued for the next build or `push`.
+  if (!result.interrupted) await writeThrough(run)
   run.emit({
     type: 'run:done',
     done: result.done.length,
@@ -69,6 +74,28 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     interrupted: result.interrupted,
   })
   return result
+}
+
+/** Keys of the jobs that have a record in the local store now. */
+async function storedKeys(workspace: Workspace, jobs: readonly { job: { key: string } }[]): Promise<string[]> {
+  if (!workspace.remote || jobs.length === 0) return []
+  const stored = new Set(await workspace.store.listRecords())
+  return jobs.map((item) => item.job.key).filter((key) => stored.has(key))
+}
+
+/** Write through: pushes what is queued (this run's results and any an earlier run left); what fails stays queued, with a warning. */
+async function writeThrough(run: BuildRun): Promise<void> {
+  const { remote, store } = run.workspace
+  if (!remote) return
+  const { failed } = await remote.push(store).catch((error: Error) => ({ failed: [{ key: '', message: error.message }] }))
+  for (const message of remote.takeWarnings()) run.emit({ type: 'warning', message })
+  if (failed.length > 0) {
+    const pending = (await remote.pending()).length
+    run.emit({
+      type: 'warning',
+      message: `${pending} result${pending === 1 ? ' is' : 's are'} not yet in the team store ${remote.url} (${failed[0]?.message}); ${pending === 1 ? 'it stays' : 'they stay'} queued for the next build or \`images-edit push\``,
+    })
+  }
 }
 
 /** Safety net: whatever a service echoes, no configured key leaves through an event or a stored record. */

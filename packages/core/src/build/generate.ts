@@ -55,6 +55,8 @@ export async function generate(run: BuildRun, jobs: readonly PlannedJob[], runne
   const commit = async ({ planned, images, startedAt, settle }: GeneratedJob) => {
     const { job } = planned
     try {
+      // Its images are stored: queued for the team store at once, so a later crash cannot leave a paid result only here.
+      await run.workspace.remote?.queue([job.key])
       if (!options.isCurrent || options.isCurrent(job.id, job.key)) await commitJob(run, planned, images)
       emit({ type: 'job:done', id: job.id, provider: job.provider, outputs: job.outputs, newImages: planned.newImages, elapsedMs: Date.now() - startedAt })
     } catch (error) {
@@ -122,7 +124,9 @@ export async function collectLeftovers(run: BuildRun, generating: readonly Plann
   if (runner.signal.aborted || (run.options.only?.length ?? 0) > 0) return
   const building = new Set(generating.map((item) => item.job.key))
   const leftover = (await run.workspace.journal.list()).filter((entry) => !building.has(entry.key) && !entry.uncollectable)
-  if (leftover.length > 0) await collectJournaled(leftover, runner)
+  if (leftover.length === 0) return
+  await collectJournaled(leftover, runner)
+  await run.workspace.remote?.queue([...new Set(leftover.map((entry) => entry.key))])
 }
 
 /** Sorts the generated jobs into done, not started (interrupted before they began) and failed. */

@@ -29,7 +29,7 @@ export async function refuse({ workspace, loaded, plan, providers, frozen, optio
   if (frozen && generating.length > 0) {
     throw new RefusalError(
       'FROZEN',
-      `frozen mode: ${generating.length} job${generating.length === 1 ? '' : 's'} would generate ${plan.newImages} new image${plan.newImages === 1 ? '' : 's'}, and nothing may be generated. Build them without --frozen (or with --no-frozen) where that is intended, then commit ${LOCK_NAME} and the outputs.`,
+      `frozen mode: ${generating.length} job${generating.length === 1 ? '' : 's'} would generate ${plan.newImages} new image${plan.newImages === 1 ? '' : 's'}${workspace.remote ? ` (neither git nor the team store ${workspace.remote.url} has them)` : ''}, and nothing may be generated. Build them without --frozen (or with --no-frozen) where that is intended, then commit ${LOCK_NAME} and the outputs.`,
       refused(),
     )
   }

@@ -67,6 +67,8 @@ export interface Manifest {
   /** @default 8 */
   concurrency?: number
   budget?: { maxImagesPerRun?: number }
+  /** A team store in an S3-compatible bucket (docs/team.md); the environment overrides it. */
+  remote?: RemoteSettings
   /** Loosen the path and URL rules (both off by default). */
   security?: {
     /** Let refs, masks, `each` globs and `out` reach outside the manifest's folder. @default false */
@@ -75,6 +77,15 @@ export interface Manifest {
     allowLoopbackHttp?: boolean
   }
   recipes: Record<string, Recipe>
+}
+
+/** `remote:` of the manifest. Credentials never go here: they come from the AWS environment variables. */
+export interface RemoteSettings {
+  /** `s3://bucket/prefix` */
+  url: string
+  endpoint?: string
+  region?: string
+  forcePathStyle?: boolean
 }
 
 /** File name of the manifest. */

@@ -61,7 +61,9 @@ export async function availableImages(
       continue
     }
     const fromLock = sameKey && locked.take === take ? locked.outputs[index] : undefined
-    if (fromLock && (await fileHas(context, fromLock.path, fromLock.sha256))) {
+    // The lock pins the bytes by sha256: the output file has them, or the store does (fetched from
+    // the team store, or kept from an earlier run) and the file is written from it.
+    if (fromLock && ((await fileHas(context, fromLock.path, fromLock.sha256)) || (await context.store.hasObject(fromLock.sha256)))) {
       available.push({ sha256: fromLock.sha256, width: fromLock.width, height: fromLock.height, format: fromLock.format, bytes: 0 })
       continue
     }

@@ -7,6 +7,7 @@
 // January 2027, while we support Node 20.19. Retries are ours (aws4fetch's are turned off) so
 // that every free call to the bucket backs off the same way on 5xx, 429, `SlowDown` and network
 // errors, within a bounded number of attempts.
+import { createHash } from 'node:crypto'
 import { AwsClient } from 'aws4fetch'
 import { XMLParser } from 'fast-xml-parser'
 
@@ -67,7 +68,8 @@ export class S3Client {
   ) {
     this.aws = new AwsClient({ ...credentials, region: location.region, service: 's3', retries: 0 })
     const endpoint = (location.endpoint ?? `https://s3.${location.region}.amazonaws.com`).replace(/\/+$/, '')
-    if (location.forcePathStyle) this.base = `${endpoint}/${encodeURIComponent(location.bucket)}`
+    // A bucket name with dots does not fit the TLS certificate of `<bucket>.s3.<region>.amazonaws.com`: path style then.
+    if (location.forcePathStyle || location.bucket.includes('.')) this.base = `${endpoint}/${encodeURIComponent(location.bucket)}`
     else {
       const url = new URL(endpoint)
       url.hostname = `${location.bucket}.${url.hostname}`
@@ -97,8 +99,15 @@ export class S3Client {
     return response.status === 404 ? undefined : response.body
   }
 
+  /** Stores bytes; `Content-MD5` makes the server refuse a body damaged on the way. */
   async put(key: string, body: Uint8Array, contentType = 'application/octet-stream'): Promise<void> {
-    await this.send('PUT', this.url(key), { body, headers: { 'content-type': contentType } })
+    const md5 = createHash('md5').update(body).digest('base64')
+    await this.send('PUT', this.url(key), { body, headers: { 'content-type': contentType, 'content-md5': md5 } })
+  }
+
+  /** HeadBucket: throws when the bucket does not exist (404) or refuses us (403). */
+  async check(): Promise<void> {
+    await this.send('HEAD', `${this.base}/`, {})
   }
 
   async delete(key: string): Promise<void> {
@@ -143,9 +152,12 @@ export class S3Client {
         lastProblem = describeNetworkError(error)
         continue
       }
+      // Only a missing key is "not there"; a missing bucket (NoSuchBucket), or a 404 from something
+      // that is not S3, is an error. A HEAD has no body to tell: `check` asks the bucket first.
       if (response.status === 404 && options.ok404) {
-        await response.body?.cancel()
-        return { status: 404, headers: response.headers, body: new Uint8Array() }
+        const code = method === 'HEAD' ? undefined : errorCode(await response.text().catch(() => ''))
+        if (method === 'HEAD' || code === 'NoSuchKey') return { status: 404, headers: response.headers, body: new Uint8Array() }
+        throw new Error(`${method} ${redactQuery(url)}: HTTP 404 ${code ?? '(not an S3 answer)'}: check the bucket name and the endpoint`)
       }
       if (response.ok) {
         if (!options.readBody) {
@@ -161,7 +173,8 @@ export class S3Client {
       }
       const text = await response.text().catch(() => '')
       const code = errorCode(text)
-      lastProblem = `HTTP ${response.status}${code ? ` ${code}` : ''}`
+      // A HEAD answer has no body: its status says it all (a HeadBucket 404 is a missing bucket).
+      lastProblem = `HTTP ${response.status}${code ? ` ${code}` : method === 'HEAD' && response.status === 404 ? ' (no such bucket, or no such key)' : ''}`
       if (!(response.status >= 500 || response.status === 429 || code === 'SlowDown')) {
         throw new Error(
           `${method} ${redactQuery(url)}: ${lastProblem}${response.status === 403 ? ' (check the bucket credentials and their permissions)' : ''}`,

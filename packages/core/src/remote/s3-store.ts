@@ -120,10 +120,17 @@ export class S3Store implements ResultStore {
     try {
       parsed = JSON.parse(new TextDecoder().decode(bytes))
     } catch {
+      this.warn(key, 'it is not valid JSON (cut short or damaged)')
       return undefined
     }
     const { signature, ...record } = parsed
-    if (record.version !== 1 || record.key !== key || !Array.isArray(record.takes)) return undefined
+    if (record.version !== 1 || record.key !== key || !Array.isArray(record.takes)) {
+      this.warn(
+        key,
+        record.version !== 1 ? `it has version ${JSON.stringify(record.version)}, which this images-edit does not read` : 'it is not a record of that key',
+      )
+      return undefined
+    }
     if (!this.trusted(record, signature)) {
       this.warn(key, this.options.signingKey ? 'its signature does not match the team key' : 'no team key is set (IMAGES_EDIT_REMOTE_KEY)')
       return undefined

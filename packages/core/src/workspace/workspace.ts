@@ -5,6 +5,7 @@ import { lockVerifier } from '../lock/verify-lock.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
 import { LOCK_NAME, STORE_DIR } from '../manifest/types.js'
 import type { ProviderId } from '../providers/provider.js'
+import type { TeamRemote } from '../remote/team-remote.js'
 import { createRunnerGates, type ProviderLimits, type RunnerGates } from '../run/run-jobs.js'
 import { sweepTemporaryFiles } from '../store/atomic-write.js'
 import { FileSystemStore } from '../store/fs-store.js'
@@ -30,6 +31,8 @@ export class Workspace {
   readonly keyLocks: KeyLocks
   readonly uploads: FileUploadCache
   readonly ledger: OutputLedger
+  /** The team store behind {@link Workspace.store}, when one is configured (see `Project.plan`). */
+  remote: TeamRemote | undefined
   /** `security.allowOutsideProject` of the manifest last loaded. */
   allowOutside = false
   private gates: { concurrency: number; gates: RunnerGates } | undefined

@@ -1,0 +1,205 @@
+// The team store as the second level behind the local store: read through before anything is paid, written through after a build.
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import pLimit from 'p-limit'
+import { ImagesEditError, RefusalError } from '../errors.js'
+import type { Plan, PlannedJob } from '../plan/plan.js'
+import type { JobRecord, ResultStore } from '../store/store.js'
+import type { RemoteConfig } from './remote-config.js'
+
+const HEX64 = /^[0-9a-f]{64}$/
+/** Jobs looked up, and records pushed, at once. */
+const PARALLEL = 8
+
+/**
+ * A project's remote: opened (and its client library loaded) only the first time it is needed, so
+ * a build with nothing to look up makes no network request and loads no S3 code. Results to push
+ * are queued as files in `.images-edit/push-queue/` before any upload starts, so a process killed
+ * mid-upload leaves them for the next build or `images-edit push`.
+ */
+export class TeamRemote {
+  private opened: Promise<ResultStore> | undefined
+  private readonly warnings: string[] = []
+
+  constructor(
+    /** The `s3://` URL, for messages. */
+    readonly url: string,
+    private readonly config: () => RemoteConfig,
+    private readonly queueDir: string,
+  ) {}
+
+  /** Warnings since the last call (records ignored for their signature, records not pushed). */
+  takeWarnings(): string[] {
+    return this.warnings.splice(0)
+  }
+
+  /** The remote store, opened on first use. Throws (user-facing) when the configuration is incomplete. */
+  store(): Promise<ResultStore> {
+    this.opened ??= (async () => {
+      const config = this.config()
+      const [{ S3Client }, { S3Store }] = await Promise.all([import('./s3-client.js'), import('./s3-store.js')])
+      const client = new S3Client(config.location, config.credentials)
+      // A wrong bucket name must not read as "nothing stored there" (and so as "pay for it").
+      await client.check()
+      return new S3Store(client, {
+        ...(config.signingKey ? { signingKey: config.signingKey } : {}),
+        onWarning: (message) => this.warnings.push(message),
+      })
+    })()
+    return this.opened
+  }
+
+  /**
+   * Read through: every job the plan would generate (not forced) is looked up in the remote, and
+   * what it has is copied into `local`, objects (verified by sha256) before the record naming
+   * them. Returns how many jobs got something. When the remote cannot be asked, nothing may be
+   * generated (a teammate may have paid already): throws a refusal naming the jobs.
+   */
+  async hydrate(local: ResultStore, plan: Plan): Promise<number> {
+    // Free jobs (the local provider) are not worth asking for, nor refusing over.
+    const candidates = plan.jobs.filter((item) => item.status === 'generate' && !item.forced && item.job.paid)
+    if (candidates.length === 0) return 0
+    let remote: ResultStore
+    try {
+      remote = await this.store()
+    } catch (error) {
+      this.opened = undefined
+      if (ImagesEditError.is(error)) throw error
+      throw this.refusal(candidates.map((item) => ({ item, error })))
+    }
+    const limit = pLimit(PARALLEL)
+    const unreachable: { item: PlannedJob; error: unknown }[] = []
+    let found = 0
+    await Promise.all(
+      candidates.map((item) =>
+        limit(async () => {
+          try {
+            if (await hydrateJob(local, remote, item)) found++
+          } catch (error) {
+            unreachable.push({ item, error })
+          }
+        }),
+      ),
+    )
+    if (unreachable.length > 0) throw this.refusal(unreachable)
+    return found
+  }
+
+  /** The refusal when the remote could not be asked about some jobs: nothing is generated. */
+  private refusal(unreachable: readonly { item: PlannedJob; error: unknown }[]): RefusalError {
+    const cause = (unreachable[0]?.error as Error | undefined)?.message ?? 'no answer'
+    return new RefusalError(
+      'REMOTE',
+      `could not ask the team store ${this.url} whether ${unreachable.length} job${unreachable.length === 1 ? '' : 's'} already exist (${cause}). Nothing was generated: a teammate may have paid for them already. Retry when the bucket answers, or build with --no-remote to generate them here.`,
+      unreachable.map(({ item }) => ({ id: item.job.id, reason: 'not in the local store; the team store could not be asked', newImages: item.newImages })),
+    )
+  }
+
+  /** Remembers keys whose results are to be pushed, durably, before any upload starts. */
+  async queue(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return
+    await mkdir(this.queueDir, { recursive: true })
+    for (const key of keys) await writeFile(join(this.queueDir, key), '')
+  }
+
+  /** Keys queued and not yet pushed. */
+  async pending(): Promise<string[]> {
+    return (await readdir(this.queueDir).catch(() => [] as string[])).filter((name) => HEX64.test(name)).sort()
+  }
+
+  /**
+   * Write through: pushes every queued key's objects, then its record (merged with the remote's,
+   * so a teammate's takes are kept), a few keys at a time. A key leaves the queue only once its
+   * record is in the remote; failures stay queued. Returns how many were pushed and what failed.
+   */
+  async push(local: ResultStore): Promise<{ pushed: number; failed: { key: string; message: string }[] }> {
+    const keys = await this.pending()
+    if (keys.length === 0) return { pushed: 0, failed: [] }
+    let remote: ResultStore
+    try {
+      remote = await this.store()
+    } catch (error) {
+      this.opened = undefined
+      if (ImagesEditError.is(error)) throw error
+      return { pushed: 0, failed: keys.map((key) => ({ key, message: (error as Error).message })) }
+    }
+    const signing = Boolean(this.config().signingKey)
+    if (!signing) this.warnings.push(`records are not pushed to ${this.url} without the team key (IMAGES_EDIT_REMOTE_KEY): only their images are`)
+    const limit = pLimit(PARALLEL)
+    const failed: { key: string; message: string }[] = []
+    let pushed = 0
+    await Promise.all(
+      keys.map((key) =>
+        limit(async () => {
+          try {
+            const record = await local.getRecord(key)
+            if (record) {
+              for (const image of record.takes.flatMap((take) => take.images)) {
+                if (await remote.hasObject(image.sha256)) continue
+                const bytes = await local.getObject(image.sha256)
+                if (bytes) await remote.putObject(bytes)
+              }
+              // Without the team key only the images go (the warning says so); the key leaves the
+              // queue all the same, or every later build would ask the bucket again (`push --all` requeues).
+              if (signing) await remote.putRecord(mergeRecords(await remote.getRecord(key), record))
+              pushed++
+            }
+            await rm(join(this.queueDir, key), { force: true })
+          } catch (error) {
+            failed.push({ key, message: (error as Error).message })
+          }
+        }),
+      ),
+    )
+    return { pushed, failed }
+  }
+}
+
+/** Copies what the remote has of one job into the local store; true when the job then has more images locally. */
+async function hydrateJob(local: ResultStore, remote: ResultStore, item: PlannedJob): Promise<boolean> {
+  const { job, locked } = item
+  const missing = job.n - item.available.length
+  // The lock (from git) pins the outputs' sha256: those objects need no record and no signature.
+  if (locked && locked.key === job.key && locked.take === item.take) {
+    const pinned = locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
+    if (pinned.length === missing && (await fetchAll(local, remote, pinned))) return true
+  }
+  const record = await remote.getRecord(job.key)
+  if (!record) return false
+  const takeNumber = locked?.key === job.key || item.record ? item.take : record.selectedTake
+  const take = record.takes.find((entry) => entry.take === takeNumber)
+  if (!take || take.images.length === 0) return false
+  const fetched = await fetchAll(
+    local,
+    remote,
+    take.images.slice(0, job.n).map((image) => image.sha256),
+  )
+  if (!fetched) return false
+  await local.putRecord(mergeRecords(await local.getRecord(job.key), record))
+  return true
+}
+
+/** Copies objects from the remote into the local store, each verified by its sha256; false when one is not there. */
+async function fetchAll(local: ResultStore, remote: ResultStore, hashes: readonly string[]): Promise<boolean> {
+  for (const hash of hashes) {
+    if (await local.hasObject(hash)) continue
+    const bytes = await remote.getObject(hash)
+    if (!bytes) return false
+    await local.putObject(bytes)
+  }
+  return true
+}
+
+/**
+ * `ours` with every take of `theirs` it does not have. Where both have a take, the one with more
+ * images is kept (ours when equal): a partial take never replaces a complete one.
+ */
+export function mergeRecords(theirs: JobRecord | undefined, ours: JobRecord): JobRecord {
+  if (!theirs) return ours
+  const byNumber = new Map(theirs.takes.map((take) => [take.take, take]))
+  for (const take of ours.takes) {
+    const other = byNumber.get(take.take)
+    if (!other || take.images.length >= other.images.length) byNumber.set(take.take, take)
+  }
+  return { ...ours, takes: [...byNumber.values()].sort((a, b) => a.take - b.take) }
+}
