@@ -13,7 +13,7 @@ import { tempDir } from '../helpers.js'
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }
 
 /** What the proxy does with one request: pass it on, answer with an S3 error, or drop the connection. */
-export type S3Fault = 'pass' | 'drop' | { status: number; code: string }
+export type S3Fault = 'pass' | 'drop' | { status: number; code: string } | { holdMs: number }
 
 export interface S3TestServer {
   endpoint: string
@@ -56,19 +56,27 @@ export async function startS3Server(bucket = 'team'): Promise<S3TestServer> {
       requests.push(`${method} ${req.url}`)
       const decision = fault?.(method, req.url ?? '/') ?? 'pass'
       if (decision === 'drop') return void req.socket.destroy()
+      if (typeof decision === 'object' && 'holdMs' in decision) {
+        // A slow upload: the body has arrived, the answer waits. A client gone meanwhile (killed)
+        // gets nothing stored: nobody will ever learn whether it was.
+        setTimeout(() => (req.socket.destroyed ? undefined : forward(req, res, Buffer.concat(chunks))), decision.holdMs)
+        return
+      }
       if (decision !== 'pass') {
         res.writeHead(decision.status, { 'content-type': 'application/xml' })
         return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${decision.code}</Code><Message>injected</Message></Error>`)
       }
-      const body = Buffer.concat(chunks)
-      const forward = request({ host: '127.0.0.1', port: upstream.port, method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 500, answer.headers)
-        answer.pipe(res)
-      })
-      forward.on('error', () => res.destroy())
-      forward.end(body)
+      forward(req, res, Buffer.concat(chunks))
     })
   })
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const upstreamRequest = request({ host: '127.0.0.1', port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 500, answer.headers)
+      answer.pipe(res)
+    })
+    upstreamRequest.on('error', () => res.destroy())
+    upstreamRequest.end(body)
+  }
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
   const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
   const signer = new AwsClient({ ...S3_CREDENTIALS, region: 'us-east-1', service: 's3', retries: 0 })

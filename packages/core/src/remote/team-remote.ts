@@ -59,28 +59,12 @@ export class TeamRemote {
     // Free jobs (the local provider) are not worth asking for, nor refusing over.
     const candidates = plan.jobs.filter((item) => item.status === 'generate' && !item.forced && item.job.paid)
     if (candidates.length === 0) return 0
-    let remote: ResultStore
-    try {
-      remote = await this.store()
-    } catch (error) {
-      this.opened = undefined
-      if (ImagesEditError.is(error)) throw error
-      throw this.refusal(candidates.map((item) => ({ item, error })))
-    }
-    const limit = pLimit(PARALLEL)
-    const unreachable: { item: PlannedJob; error: unknown }[] = []
+    const remote = await this.tryStore()
+    if (remote instanceof Error) throw this.refusal(candidates.map((item) => ({ item, error: remote })))
     let found = 0
-    await Promise.all(
-      candidates.map((item) =>
-        limit(async () => {
-          try {
-            if (await hydrateJob(local, remote, item)) found++
-          } catch (error) {
-            unreachable.push({ item, error })
-          }
-        }),
-      ),
-    )
+    const unreachable = await eachLimited(candidates, async (item) => {
+      if (await hydrateJob(local, remote, item)) found++
+    })
     if (unreachable.length > 0) throw this.refusal(unreachable)
     return found
   }
@@ -115,44 +99,47 @@ export class TeamRemote {
   async push(local: ResultStore): Promise<{ pushed: number; failed: { key: string; message: string }[] }> {
     const keys = await this.pending()
     if (keys.length === 0) return { pushed: 0, failed: [] }
-    let remote: ResultStore
+    const remote = await this.tryStore()
+    if (remote instanceof Error) return { pushed: 0, failed: keys.map((key) => ({ key, message: remote.message })) }
+    const signing = Boolean(this.config().signingKey)
+    if (!signing) this.warnings.push(`records are not pushed to ${this.url} without the team key (IMAGES_EDIT_REMOTE_KEY): only their images are`)
+    let pushed = 0
+    const failed = await eachLimited(keys, async (key) => {
+      const record = await local.getRecord(key)
+      if (record) {
+        for (const image of record.takes.flatMap((take) => take.images)) {
+          if (await remote.hasObject(image.sha256)) continue
+          const bytes = await local.getObject(image.sha256)
+          if (bytes) await remote.putObject(bytes)
+        }
+        // Without the team key only the images go (the warning says so); the key leaves the
+        // queue all the same, or every later build would ask the bucket again (`push --all` requeues).
+        if (signing) await remote.putRecord(mergeRecords(await remote.getRecord(key), record))
+        pushed++
+      }
+      await rm(join(this.queueDir, key), { force: true })
+    })
+    return { pushed, failed: failed.map(({ item, error }) => ({ key: item, message: (error as Error).message })) }
+  }
+
+  /** The remote store, or what kept it from opening; a configuration mistake (the user's to fix) is thrown. */
+  private async tryStore(): Promise<ResultStore | Error> {
     try {
-      remote = await this.store()
+      return await this.store()
     } catch (error) {
       this.opened = undefined
       if (ImagesEditError.is(error)) throw error
-      return { pushed: 0, failed: keys.map((key) => ({ key, message: (error as Error).message })) }
+      return error instanceof Error ? error : new Error(String(error))
     }
-    const signing = Boolean(this.config().signingKey)
-    if (!signing) this.warnings.push(`records are not pushed to ${this.url} without the team key (IMAGES_EDIT_REMOTE_KEY): only their images are`)
-    const limit = pLimit(PARALLEL)
-    const failed: { key: string; message: string }[] = []
-    let pushed = 0
-    await Promise.all(
-      keys.map((key) =>
-        limit(async () => {
-          try {
-            const record = await local.getRecord(key)
-            if (record) {
-              for (const image of record.takes.flatMap((take) => take.images)) {
-                if (await remote.hasObject(image.sha256)) continue
-                const bytes = await local.getObject(image.sha256)
-                if (bytes) await remote.putObject(bytes)
-              }
-              // Without the team key only the images go (the warning says so); the key leaves the
-              // queue all the same, or every later build would ask the bucket again (`push --all` requeues).
-              if (signing) await remote.putRecord(mergeRecords(await remote.getRecord(key), record))
-              pushed++
-            }
-            await rm(join(this.queueDir, key), { force: true })
-          } catch (error) {
-            failed.push({ key, message: (error as Error).message })
-          }
-        }),
-      ),
-    )
-    return { pushed, failed }
   }
+}
+
+/** Runs `work` on every item, {@link PARALLEL} at a time; returns the items it failed for, with the error. */
+async function eachLimited<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<{ item: T; error: unknown }[]> {
+  const limit = pLimit(PARALLEL)
+  const failed: { item: T; error: unknown }[] = []
+  await Promise.all(items.map((item) => limit(() => work(item).catch((error: unknown) => void failed.push({ item, error })))))
+  return failed
 }
 
 /** Copies what the remote has of one job into the local store; true when the job then has more images locally. */
