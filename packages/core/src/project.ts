@@ -13,7 +13,7 @@ import { createPlan, type Plan } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
-import { type RemoteConfig, resolveRemoteConfig } from './remote/remote-config.js'
+import { type RemoteConfig, remoteUrl, resolveRemoteConfig } from './remote/remote-config.js'
 import { TeamRemote } from './remote/team-remote.js'
 import { type JobStatus, jobStatuses } from './status/status.js'
 import type { JournalEntry } from './store/journal.js'
@@ -147,8 +147,8 @@ export class Project {
   private async attachRemote(loaded: LoadedManifest): Promise<boolean> {
     const settings = loaded.manifest?.remote
     const env = { ...(await readDotEnv(this.root)), ...(this.options.env ?? process.env) }
-    const url = env.IMAGES_EDIT_REMOTE?.trim() || settings?.url
-    if (this.options.remote === false || !url || url === 'off' || url === 'none') {
+    const url = remoteUrl(settings, env)
+    if (this.options.remote === false || !url) {
       this.workspace.remote = undefined
       return false
     }

@@ -13,6 +13,12 @@ export interface RemoteConfig {
 
 type Env = Readonly<Record<string, string | undefined>>
 
+/** The team store's URL as configured (the environment first), or undefined when there is none or it is turned off. */
+export function remoteUrl(settings: RemoteSettings | undefined, env: Env): string | undefined {
+  const url = env.IMAGES_EDIT_REMOTE?.trim() || settings?.url
+  return !url || url === 'off' || url === 'none' ? undefined : url
+}
+
 /**
  * The remote of a project, or undefined when none is configured (or IMAGES_EDIT_REMOTE is `off`).
  * The environment wins over the manifest, so CI can point a build at a bucket, or turn it off,
@@ -20,8 +26,8 @@ type Env = Readonly<Record<string, string | undefined>>
  * malformed or the credentials are missing; never prints a secret.
  */
 export function resolveRemoteConfig(settings: RemoteSettings | undefined, env: Env): RemoteConfig | undefined {
-  const url = env.IMAGES_EDIT_REMOTE?.trim() || settings?.url
-  if (!url || url === 'off' || url === 'none') return undefined
+  const url = remoteUrl(settings, env)
+  if (!url) return undefined
   const source = env.IMAGES_EDIT_REMOTE?.trim() ? 'IMAGES_EDIT_REMOTE' : 'remote.url'
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url)
   if (!match)

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
-import { writeFileAtomic } from '../store/atomic-write.js'
+import { copyVerifiedTo } from '../store/atomic-write.js'
 import type { JobRecord, ResultStore } from '../store/store.js'
 import type { S3Client } from './s3-client.js'
 
@@ -89,11 +89,8 @@ export class S3Store implements ResultStore {
     return hash
   }
 
-  async copyObjectTo(hash: string, target: string): Promise<boolean> {
-    const bytes = await this.getObject(hash)
-    if (!bytes) return false
-    await writeFileAtomic(target, bytes)
-    return true
+  copyObjectTo(hash: string, target: string): Promise<boolean> {
+    return copyVerifiedTo(() => this.getObject(hash), target)
   }
 
   async objectSize(hash: string): Promise<number | undefined> {

@@ -80,3 +80,11 @@ export async function sweepTemporaryFiles(folder: string, staleAfterMs = 3_600_0
   }
   return removed
 }
+
+/** `copyObjectTo` of every store: the verified bytes `read` gives, written atomically; false (target untouched) when there are none. */
+export async function copyVerifiedTo(read: () => Promise<Uint8Array | undefined>, target: string): Promise<boolean> {
+  const bytes = await read()
+  if (!bytes) return false
+  await writeFileAtomic(target, bytes)
+  return true
+}

@@ -2,7 +2,7 @@ import { access, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readBounded, readBoundedText } from '../fs/project-fs.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
-import { sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
+import { copyVerifiedTo, sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
 import type { JobRecord, ResultStore } from './store.js'
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -75,11 +75,8 @@ export class FileSystemStore implements ResultStore {
     return hash
   }
 
-  async copyObjectTo(hash: string, target: string): Promise<boolean> {
-    const bytes = await this.getObject(hash)
-    if (!bytes) return false
-    await writeFileAtomic(target, bytes)
-    return true
+  copyObjectTo(hash: string, target: string): Promise<boolean> {
+    return copyVerifiedTo(() => this.getObject(hash), target)
   }
 
   objectSize(hash: string): Promise<number | undefined> {
