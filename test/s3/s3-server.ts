@@ -1,7 +1,7 @@
 // A real S3 protocol server for the tests: s3rver on 127.0.0.1, behind a small proxy that makes it
 // keep S3's promise that a PUT cut short stores nothing, and that can inject faults (5xx,
 // SlowDown, a dropped connection) into chosen requests.
-import { readdir } from 'node:fs/promises'
+import { readdir, rm, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -12,8 +12,11 @@ import { tempDir } from '../helpers.js'
 /** s3rver's one account. */
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }
 
-/** What the proxy does with one request: pass it on, answer with an S3 error, or drop the connection. */
-export type S3Fault = 'pass' | 'drop' | { status: number; code: string } | { holdMs: number }
+/**
+ * What the proxy does with one request: pass it on, answer with an S3 error, drop the connection,
+ * hold it, or pass it on and lose the answer (`lose-answer`: done on the server, unknown to the client).
+ */
+export type S3Fault = 'pass' | 'drop' | 'lose-answer' | { status: number; code: string } | { holdMs: number }
 
 export interface S3TestServer {
   endpoint: string
@@ -26,7 +29,7 @@ export interface S3TestServer {
   cutShort(): number
   /** Decides, per request, whether it reaches s3rver (default: every one does). */
   inject(fault: ((method: string, url: string) => S3Fault) | undefined): void
-  /** Unfinished multipart uploads s3rver holds. */
+  /** Unfinished multipart uploads s3rver holds (AbortMultipartUpload, which s3rver lacks, is done by the proxy). */
   pendingUploads(): Promise<number>
   /** Sends a signed PUT that declares the whole body but stops halfway and drops the connection: what a writer killed mid-upload sends. */
   tornPut(key: string, body: Uint8Array): Promise<void>
@@ -56,21 +59,38 @@ export async function startS3Server(bucket = 'team'): Promise<S3TestServer> {
       requests.push(`${method} ${req.url}`)
       const decision = fault?.(method, req.url ?? '/') ?? 'pass'
       if (decision === 'drop') return void req.socket.destroy()
+      const abort = method === 'DELETE' && decision === 'pass' ? /[?&]uploadId=([0-9a-f]+)/.exec(req.url ?? '') : null
+      if (abort) return void abortUpload(abort[1] as string, res)
       if (typeof decision === 'object' && 'holdMs' in decision) {
         // A slow upload: the body has arrived, the answer waits. A client gone meanwhile (killed)
         // gets nothing stored: nobody will ever learn whether it was.
         setTimeout(() => (req.socket.destroyed ? undefined : forward(req, res, Buffer.concat(chunks))), decision.holdMs)
         return
       }
-      if (decision !== 'pass') {
+      if (decision !== 'pass' && decision !== 'lose-answer') {
         res.writeHead(decision.status, { 'content-type': 'application/xml' })
         return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${decision.code}</Code><Message>injected</Message></Error>`)
       }
-      forward(req, res, Buffer.concat(chunks))
+      forward(req, res, Buffer.concat(chunks), decision === 'lose-answer')
     })
   })
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+  // s3rver has no AbortMultipartUpload: the proxy does what S3 does, drops the upload's parts.
+  const abortUpload = async (uploadId: string, res: ServerResponse) => {
+    const folder = join(dir, bucket, '._S3rver_uploads', uploadId)
+    if (!(await stat(folder).catch(() => undefined))) {
+      res.writeHead(404, { 'content-type': 'application/xml' })
+      return void res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>no such upload</Message></Error>')
+    }
+    await rm(folder, { recursive: true, force: true })
+    res.writeHead(204)
+    res.end()
+  }
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, loseAnswer = false) => {
     const upstreamRequest = request({ host: '127.0.0.1', port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (loseAnswer) {
+        answer.resume()
+        return void answer.on('end', () => req.socket.destroy())
+      }
       res.writeHead(answer.statusCode ?? 500, answer.headers)
       answer.pipe(res)
     })

@@ -40,6 +40,22 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, timeoutMs: 30_000 }
 
+/** When a PUT becomes a multipart upload, and how it is cut. */
+export interface MultipartPolicy {
+  /** Objects larger than this are uploaded in parts. */
+  thresholdBytes: number
+  /** Size of every part but the last (S3 wants at least 5 MiB). */
+  partBytes: number
+  /** Parts in flight at once, per object. */
+  parallel: number
+}
+
+/**
+ * A 4K PNG is 20–30 MB: above 16 MiB, parts of 8 MiB (the AWS CLI's size), 4 at a time, so a
+ * connection dropped near the end costs one part again, not the whole object.
+ */
+export const DEFAULT_MULTIPART: MultipartPolicy = { thresholdBytes: 16 * 1024 * 1024, partBytes: 8 * 1024 * 1024, parallel: 4 }
+
 /** The bucket could not be asked (unreachable, timing out, refusing): the answer is unknown, not "missing". */
 export class RemoteUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -65,6 +81,7 @@ export class S3Client {
     readonly location: S3Location,
     credentials: S3Credentials,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    private readonly multipart: MultipartPolicy = DEFAULT_MULTIPART,
   ) {
     this.aws = new AwsClient({ ...credentials, region: location.region, service: 's3', retries: 0 })
     const endpoint = (location.endpoint ?? `https://s3.${location.region}.amazonaws.com`).replace(/\/+$/, '')
@@ -99,10 +116,79 @@ export class S3Client {
     return response.status === 404 ? undefined : response.body
   }
 
-  /** Stores bytes; `Content-MD5` makes the server refuse a body damaged on the way. */
+  /**
+   * Stores bytes; `Content-MD5` makes the server refuse a body damaged on the way. Large objects
+   * go up in parts ({@link MultipartPolicy}); either way the object appears whole or not at all.
+   */
   async put(key: string, body: Uint8Array, contentType = 'application/octet-stream'): Promise<void> {
-    const md5 = createHash('md5').update(body).digest('base64')
-    await this.send('PUT', this.url(key), { body, headers: { 'content-type': contentType, 'content-md5': md5 } })
+    if (body.byteLength > this.multipart.thresholdBytes) return this.putInParts(key, body, contentType)
+    await this.send('PUT', this.url(key), { body, headers: { 'content-type': contentType, 'content-md5': md5Of(body, 'base64') } })
+  }
+
+  /**
+   * Whether an ETag the server reports is certainly that of these bytes, uploaded as {@link put}
+   * uploads them: a plain MD5, or S3's multipart ETag (the MD5 of the parts' MD5s, `-<parts>`).
+   * undefined when the ETag says nothing checkable (another client's part size, an encrypted
+   * object's opaque ETag).
+   */
+  etagMatches(etag: string, body: Uint8Array): boolean | undefined {
+    if (/^[0-9a-f]{32}$/.test(etag)) return etag === md5Of(body, 'hex')
+    const multipart = /^([0-9a-f]{32})-(\d+)$/.exec(etag)
+    const parts = this.parts(body)
+    if (!multipart || Number(multipart[2]) !== parts.length) return undefined
+    const digests = Buffer.concat(parts.map((part) => createHash('md5').update(part).digest()))
+    return multipart[1] === md5Of(digests, 'hex')
+  }
+
+  /** The parts {@link put} cuts a body into. */
+  private parts(body: Uint8Array): Uint8Array[] {
+    const { partBytes } = this.multipart
+    return Array.from({ length: Math.ceil(body.byteLength / partBytes) }, (_, index) => body.subarray(index * partBytes, (index + 1) * partBytes))
+  }
+
+  /**
+   * A multipart upload: create, parts (each retried on its own, a few at a time), complete. Until
+   * completed nothing is visible under the key; on failure the upload is aborted so its parts are
+   * not kept (and billed), and a lifecycle rule (AbortIncompleteMultipartUpload) catches what a
+   * killed process could not abort.
+   */
+  private async putInParts(key: string, body: Uint8Array, contentType: string): Promise<void> {
+    const created = await this.send('POST', this.url(key, '?uploads'), { headers: { 'content-type': contentType }, readBody: true })
+    const uploadId = String(parseXml(created.body).InitiateMultipartUploadResult?.UploadId ?? '')
+    if (!uploadId) throw new Error(`POST ${this.url(key)}?uploads: no UploadId in the answer`)
+    const query = (extra: string) => `?${extra}uploadId=${encodeURIComponent(uploadId)}`
+    let completing = false
+    try {
+      const parts = this.parts(body)
+      const etags: string[] = []
+      let next = 0
+      const worker = async () => {
+        for (let index = next++; index < parts.length; index = next++) {
+          const part = parts[index] as Uint8Array
+          const answer = await this.send('PUT', this.url(key, query(`partNumber=${index + 1}&`)), {
+            body: part,
+            headers: { 'content-md5': md5Of(part, 'base64') },
+          })
+          etags[index] = answer.headers.get('etag') ?? ''
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(this.multipart.parallel, parts.length) }, worker))
+      completing = true
+      const xml = `<CompleteMultipartUpload>${etags.map((etag, index) => `<Part><PartNumber>${index + 1}</PartNumber><ETag>${escapeXml(etag)}</ETag></Part>`).join('')}</CompleteMultipartUpload>`
+      const completed = await this.send('POST', this.url(key, query('')), {
+        body: new TextEncoder().encode(xml),
+        headers: { 'content-type': 'application/xml' },
+        readBody: true,
+      })
+      // S3 may answer 200 and put the error in the body (it had started streaming its answer).
+      const failure = errorCode(new TextDecoder().decode(completed.body))
+      if (failure) throw new RemoteUnavailableError(`POST ${this.url(key)} (complete the upload): ${failure}`)
+    } catch (error) {
+      // A completion whose answer was lost is retried and then told NoSuchUpload: it did complete.
+      if (completing && (await this.head(key).catch(() => undefined))?.size === body.byteLength) return
+      await this.send('DELETE', this.url(key, query('')), { ok404: true }).catch(() => undefined)
+      throw error
+    }
   }
 
   /** HeadBucket: throws when the bucket does not exist (404) or refuses us (403). */
@@ -183,6 +269,18 @@ export class S3Client {
     }
     throw new RemoteUnavailableError(`${method} ${redactQuery(url)} failed ${this.retry.attempts} times; last: ${lastProblem}`)
   }
+}
+
+function parseXml(body: Uint8Array): Record<string, Record<string, unknown> | undefined> {
+  return parser.parse(new TextDecoder().decode(body)) ?? {}
+}
+
+function md5Of(bytes: Uint8Array, encoding: 'hex' | 'base64'): string {
+  return createHash('md5').update(bytes).digest(encoding)
+}
+
+function escapeXml(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
 }
 
 function errorCode(text: string): string | undefined {

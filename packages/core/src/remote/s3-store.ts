@@ -1,11 +1,10 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
 import { copyVerifiedTo } from '../store/atomic-write.js'
 import type { JobRecord, ResultStore } from '../store/store.js'
 import type { S3Client } from './s3-client.js'
 
 const HEX64 = /^[0-9a-f]{64}$/
-const PLAIN_MD5 = /^[0-9a-f]{32}$/
 
 /** Options of {@link S3Store}. */
 export interface S3StoreOptions {
@@ -78,12 +77,9 @@ export class S3Store implements ResultStore {
     const hash = sha256(bytes)
     const key = this.objectKey(hash)
     // Skipped only when the stored copy is certainly these bytes: same size, not found damaged
-    // here, and (where the server's ETag is a plain MD5 of the content) the same MD5.
+    // here, and (where the server's ETag is an MD5 we can check, plain or multipart) the same.
     const stored = this.damaged.has(hash) ? undefined : await this.client.head(key)
-    const same =
-      stored !== undefined &&
-      stored.size === bytes.byteLength &&
-      (!PLAIN_MD5.test(stored.etag) || stored.etag === createHash('md5').update(bytes).digest('hex'))
+    const same = stored !== undefined && stored.size === bytes.byteLength && this.client.etagMatches(stored.etag, bytes) !== false
     if (!same) await this.client.put(key, bytes)
     this.damaged.delete(hash)
     return hash
