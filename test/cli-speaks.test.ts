@@ -25,7 +25,7 @@ async function project(manifest: string): Promise<string> {
   return dir
 }
 
-const COMMANDS = ['init', 'validate', 'plan', 'build', 'watch', 'status', 'gc', 'help']
+const COMMANDS = ['init', 'validate', 'plan', 'build', 'watch', 'status', 'gc', 'pull', 'push', 'help']
 
 /** Every `--flag` named in a help text (its option lines start with the flag). */
 function flagsIn(help: string): string[] {
@@ -60,6 +60,9 @@ describe.concurrent('help, per command', () => {
     expect((await runCli(['--help'], { cwd: dir })).stdout).toBe(overview.stdout)
     expect((await runCli(['-h'], { cwd: dir })).stdout).toBe(overview.stdout)
     for (const command of COMMANDS) expect(overview.stdout).toMatch(new RegExp(`^ {2}${command} +\\S`, 'm'))
+    // A command added to the CLI and not to this list (so to none of these checks) fails here.
+    const listed = overview.stdout.split('\nCommands\n')[1]?.split('\n\n')[0] ?? ''
+    expect([...listed.matchAll(/^ {2}([a-z]+) /gm)].map((match) => match[1])).toEqual(COMMANDS)
     expect(overview.stdout).toMatch(/images-edit help <command>/)
 
     for (const command of COMMANDS) {

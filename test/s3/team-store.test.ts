@@ -5,68 +5,22 @@
  * or, with no lock at all, from A's signed records. A tampered record is ignored and paid for
  * again; a bucket that cannot be asked means nothing is paid and exit 3, unless --no-remote.
  */
-import { cp, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { FakeProviderServer } from '../fake-provider/src/index.js'
-import { listFiles, readLockFile, runCli, tempDir } from '../helpers.js'
-import { PAID_ROUTE, Resources, requestsOn, serverEnv } from '../providers/harness.js'
-import { S3_CREDENTIALS, type S3TestServer, startS3Server } from './s3-server.js'
+import { listFiles, readLockFile, runCli } from '../helpers.js'
+import { S3_CREDENTIALS } from './s3-server.js'
+import { closedPort, outputsOf, TEAM_KEY, Team } from './team-fixture.js'
 
-const TEAM_KEY = 'team-key-0123456789abcdef'
-const resources = new Resources()
-let bucket: S3TestServer
-let provider: FakeProviderServer
+const team = new Team()
+beforeAll(() => team.start())
+afterAll(() => team.release())
+
+const paid = () => team.paid()
+const teamEnv = (prefix: string, extra?: Record<string, string | undefined>) => team.env(prefix, extra)
+const cloneOf = (source: string, withLock: boolean) => team.clone(source, withLock)
+const teamProject = () => team.project()
 let projectA = ''
-let prefixes = 0
-
-beforeAll(async () => {
-  bucket = await startS3Server()
-  resources.add(() => bucket.close())
-  provider = await resources.server()
-})
-afterAll(() => resources.release())
-
-const paid = () => requestsOn(provider, PAID_ROUTE.toapis).length
-
-/** Environment of a teammate: provider keys, bucket credentials, the team key and where the team store is. */
-function teamEnv(prefix: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  return {
-    ...serverEnv(provider),
-    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-    IMAGES_EDIT_REMOTE: `s3://${bucket.bucket}/${prefix}`,
-    IMAGES_EDIT_REMOTE_ENDPOINT: bucket.endpoint,
-    IMAGES_EDIT_REMOTE_KEY: TEAM_KEY,
-    ...extra,
-  }
-}
-
-/** A fresh clone of A: its manifest and inputs, and the lock if `withLock`; no outputs, no store. */
-async function cloneOf(source: string, withLock: boolean): Promise<string> {
-  const { dir, cleanup } = await tempDir('images-edit-clone-')
-  resources.add(cleanup)
-  for (const entry of ['images.edit.yaml', 'refs', 'masks', ...(withLock ? ['images.edit.lock'] : [])])
-    await cp(join(source, entry), join(dir, entry), { recursive: true })
-  return dir
-}
-
-async function outputsOf(dir: string): Promise<Record<string, string>> {
-  const files = await listFiles(join(dir, 'out'))
-  return Object.fromEntries(await Promise.all(files.map(async (file) => [file, (await readFile(join(dir, 'out', file))).toString('base64')])))
-}
-
-async function teamProject(): Promise<{ dir: string; prefix: string }> {
-  const prefix = `project-${++prefixes}`
-  const dir = await resources.project({
-    provider: 'toapis',
-    recipes: {
-      hero: { prompt: 'team hero', refs: ['refs/a.png'], n: 2 },
-      card: { prompt: 'team card', refs: ['refs/b.jpg'] },
-    },
-  })
-  return { dir, prefix }
-}
 
 describe.sequential('a team sharing one bucket', () => {
   let prefix = ''
@@ -80,16 +34,16 @@ describe.sequential('a team sharing one bucket', () => {
     expect(paid() - before).toBe(2)
     outputsA = await outputsOf(projectA)
     expect(Object.keys(outputsA)).toEqual(['card.png', 'hero-1.png', 'hero-2.png'])
-    const keys = bucket.requests.filter((line) => line.startsWith(`PUT /${bucket.bucket}/${prefix}/`))
+    const keys = team.bucket.requests.filter((line) => line.startsWith(`PUT /${team.bucket.bucket}/${prefix}/`))
     expect(keys.filter((line) => line.includes('/records/'))).toHaveLength(2)
     expect(keys.filter((line) => line.includes('/objects/'))).toHaveLength(3)
   })
 
   it('a no-op build of A with the remote configured makes no request to the bucket', async () => {
-    const requests = bucket.requests.length
+    const requests = team.bucket.requests.length
     const result = await runCli(['build'], { cwd: projectA, env: teamEnv(prefix) })
     expect(result.code, result.stderr).toBe(0)
-    expect(bucket.requests.length).toBe(requests)
+    expect(team.bucket.requests.length).toBe(requests)
   })
 
   it('B, a fresh clone with the lock and no outputs, in frozen CI with no provider key: 0 submits, byte-identical outputs', async () => {
@@ -121,7 +75,7 @@ describe.sequential('a team sharing one bucket', () => {
   it('the remote configured in the manifest instead of the environment works the same', async () => {
     const clone = await cloneOf(projectA, false)
     const manifest = JSON.parse(await readFile(join(clone, 'images.edit.yaml'), 'utf8'))
-    manifest.remote = { url: `s3://${bucket.bucket}/${prefix}`, endpoint: bucket.endpoint }
+    manifest.remote = { url: `s3://${team.bucket.bucket}/${prefix}`, endpoint: team.bucket.endpoint }
     await writeFile(join(clone, 'images.edit.yaml'), JSON.stringify(manifest, null, 2))
     const before = paid()
     const env = teamEnv(prefix, { IMAGES_EDIT_REMOTE: undefined, IMAGES_EDIT_REMOTE_ENDPOINT: undefined })
@@ -134,7 +88,7 @@ describe.sequential('a team sharing one bucket', () => {
   it('a record tampered with in the bucket is ignored with a warning, and that job is paid for here', async () => {
     const cloneD = await cloneOf(projectA, false)
     const key = (await readLockFile(projectA)).jobs.card?.key as string
-    const recordUrl = `${bucket.endpoint}/${bucket.bucket}/${prefix}/records/${key}.json`
+    const recordUrl = `${team.bucket.endpoint}/${team.bucket.bucket}/${prefix}/records/${key}.json`
     const { AwsClient } = await import('aws4fetch')
     const raw = new AwsClient({ ...S3_CREDENTIALS, region: 'us-east-1', service: 's3', retries: 0 })
     const record = await (await raw.fetch(recordUrl)).json()
@@ -157,7 +111,7 @@ describe.sequential('a bucket that cannot be asked', () => {
     const { dir, prefix } = await teamProject()
     const before = paid()
     // A port nothing listens on.
-    const env = teamEnv(prefix, { IMAGES_EDIT_REMOTE_ENDPOINT: 'http://127.0.0.1:9' })
+    const env = teamEnv(prefix, { IMAGES_EDIT_REMOTE_ENDPOINT: `http://127.0.0.1:${await closedPort()}` })
     const refused = await runCli(['build'], { cwd: dir, env })
     expect(refused.code, refused.stderr).toBe(3)
     expect(refused.stderr).toMatch(/could not ask the team store s3:\/\/team\/project-\d+ whether 2 jobs already exist/)
@@ -175,31 +129,31 @@ describe.sequential('a bucket that cannot be asked', () => {
   it('a bucket answering 503 SlowDown on every call: retried, then exit 3 with nothing paid', async () => {
     const { dir, prefix } = await teamProject()
     const before = paid()
-    bucket.inject(() => ({ status: 503, code: 'SlowDown' }))
+    team.bucket.inject(() => ({ status: 503, code: 'SlowDown' }))
     try {
       const refused = await runCli(['build'], { cwd: dir, env: teamEnv(prefix) })
       expect(refused.code, refused.stderr).toBe(3)
       expect(refused.stderr).toMatch(/failed 5 times; last: HTTP 503/)
     } finally {
-      bucket.inject(undefined)
+      team.bucket.inject(undefined)
     }
     expect(paid()).toBe(before)
   })
 
   it('results that could not be pushed stay queued, and the next build pushes them', async () => {
     const { dir, prefix } = await teamProject()
-    bucket.inject((method) => (method === 'PUT' ? { status: 403, code: 'AccessDenied' } : 'pass'))
+    team.bucket.inject((method) => (method === 'PUT' ? { status: 403, code: 'AccessDenied' } : 'pass'))
     let first: Awaited<ReturnType<typeof runCli>>
     try {
       first = await runCli(['build'], { cwd: dir, env: teamEnv(prefix) })
     } finally {
-      bucket.inject(undefined)
+      team.bucket.inject(undefined)
     }
     expect(first.code, first.stderr).toBe(0)
     expect(`${first.stdout}${first.stderr}`).toMatch(/2 results are not yet in the team store .* they stay queued for the next build or `images-edit push`/)
     expect(await listFiles(join(dir, '.images-edit/push-queue'))).toHaveLength(2)
 
-    const down = await runCli(['push'], { cwd: dir, env: teamEnv(prefix, { IMAGES_EDIT_REMOTE_ENDPOINT: 'http://127.0.0.1:9' }) })
+    const down = await runCli(['push'], { cwd: dir, env: teamEnv(prefix, { IMAGES_EDIT_REMOTE_ENDPOINT: `http://127.0.0.1:${await closedPort()}` }) })
     expect(down.code).toBe(1)
     expect(down.stderr).toMatch(/2 results could not be pushed to s3:\/\/team\/project-\d+ .*they stay queued: run `images-edit push` again/)
     expect(await listFiles(join(dir, '.images-edit/push-queue'))).toHaveLength(2)
@@ -247,7 +201,10 @@ describe.sequential('a bucket that cannot be asked', () => {
 
   it('free jobs (--provider local) are neither looked up nor refused when the bucket is down', async () => {
     const { dir, prefix } = await teamProject()
-    const result = await runCli(['build', '--provider', 'local'], { cwd: dir, env: teamEnv(prefix, { IMAGES_EDIT_REMOTE_ENDPOINT: 'http://127.0.0.1:9' }) })
+    const result = await runCli(['build', '--provider', 'local'], {
+      cwd: dir,
+      env: teamEnv(prefix, { IMAGES_EDIT_REMOTE_ENDPOINT: `http://127.0.0.1:${await closedPort()}` }),
+    })
     expect(result.code, result.stderr).toBe(0)
     expect(await listFiles(join(dir, 'out'))).toHaveLength(3)
   })
@@ -258,13 +215,13 @@ describe.sequential('a bucket that cannot be asked', () => {
     expect(result.code, result.stderr).toBe(0)
     expect(`${result.stdout}${result.stderr}`).toMatch(/records are not pushed to s3:\/\/team\/project-\d+ without the team key/)
     expect(await listFiles(join(dir, '.images-edit/push-queue')).catch(() => [])).toEqual([])
-    const puts = bucket.requests.filter((line) => line.startsWith(`PUT /${bucket.bucket}/${prefix}/`))
+    const puts = team.bucket.requests.filter((line) => line.startsWith(`PUT /${team.bucket.bucket}/${prefix}/`))
     expect(puts.filter((line) => line.includes('/objects/'))).toHaveLength(3)
     expect(puts.filter((line) => line.includes('/records/'))).toHaveLength(0)
     // A no-op build afterwards asks the bucket nothing.
-    const requests = bucket.requests.length
+    const requests = team.bucket.requests.length
     expect((await runCli(['build'], { cwd: dir, env: teamEnv(prefix, { IMAGES_EDIT_REMOTE_KEY: undefined }) })).code).toBe(0)
-    expect(bucket.requests.length).toBe(requests)
+    expect(team.bucket.requests.length).toBe(requests)
   })
 
   it('an endpoint with credentials in it is refused without printing them', async () => {

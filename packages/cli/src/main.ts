@@ -5,6 +5,7 @@ import { build } from './commands/build.js'
 import { gc } from './commands/gc.js'
 import { init } from './commands/init.js'
 import { plan } from './commands/plan.js'
+import { pull } from './commands/pull.js'
 import { push } from './commands/push.js'
 import { status } from './commands/status.js'
 import { validate } from './commands/validate.js'
@@ -139,6 +140,8 @@ async function run(command: Command, recipes: string[], values: Values, output: 
         return await gc(project, values, output)
       case 'push':
         return await push(project, values, output)
+      case 'pull':
+        return await pull(project, recipes, values, output)
     }
   } finally {
     await project.close()

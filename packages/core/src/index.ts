@@ -31,10 +31,13 @@ export {
   type GcResult,
   type GcTake,
   type JobStatus,
+  type OutputPlace,
   openProject,
   Project,
   type ProjectOptions,
+  type PullReport,
   type PushReport,
+  type RemoteState,
 } from './project.js'
 export { builtins } from './providers/builtins.js'
 export { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from './providers/capabilities.js'

@@ -22,7 +22,7 @@ import { Workspace } from './workspace/workspace.js'
 
 export type { BuildOptions, BuildResult } from './build/types.js'
 export type { GcReport, GcResult, GcTake } from './gc/gc.js'
-export type { JobStatus } from './status/status.js'
+export type { JobStatus, OutputPlace } from './status/status.js'
 
 /** What {@link Project.push} did. */
 export interface PushReport {
@@ -31,6 +31,24 @@ export interface PushReport {
   pushed: number
   /** Keys that stay queued, with why. */
   failed: { key: string; message: string }[]
+  warnings: string[]
+}
+
+/** What {@link Project.pull} did. */
+export interface PullReport {
+  /** The team store's `s3://` URL. */
+  location: string
+  /** The restore: `restored` and `fresh` jobs, `blocked` ones (an edited output left alone), the lock written. */
+  result: BuildResult
+  /** Jobs neither the local store nor the team store has (a build would generate them); `inLock` when the lock names their outputs. */
+  missing: { id: string; inLock: boolean; newImages: number; reasons: string[] }[]
+}
+
+/** The team store as `status` saw it. */
+export interface RemoteState {
+  location: string
+  /** Why it could not be asked (outputs not here are then `unknown`). */
+  error?: string
   warnings: string[]
 }
 
@@ -146,7 +164,9 @@ export class Project {
   /** Sets `workspace.remote` from the manifest and the environment (unless `remote: false`); whether there is one. */
   private async attachRemote(loaded: LoadedManifest): Promise<boolean> {
     const settings = loaded.manifest?.remote
-    const env = { ...(await readDotEnv(this.root)), ...(this.options.env ?? process.env) }
+    // An `env` given for keys (the Vite plugin's option) is laid over the process's own, as for
+    // CI: leaving the team store's variables out of it never hides a team store CI configured.
+    const env = { ...(await readDotEnv(this.root)), ...process.env, ...this.options.env }
     const url = remoteUrl(settings, env)
     if (this.options.remote === false || !url) {
       this.workspace.remote = undefined
@@ -156,6 +176,13 @@ export class Project {
       this.workspace.remote = new TeamRemote(url, () => resolveRemoteConfig(settings, env) as RemoteConfig, join(this.storeDir, 'push-queue'))
     }
     return true
+  }
+
+  /** The team store, for commands that only make sense with one (`push`, `pull`). */
+  private async requireRemote(loaded: LoadedManifest): Promise<TeamRemote> {
+    const remote = (await this.attachRemote(loaded)) ? this.workspace.remote : undefined
+    if (remote) return remote
+    throw new ImagesEditError('USAGE', 'no team store is configured: set remote.url in images.edit.yaml, or IMAGES_EDIT_REMOTE (docs/team.md)')
   }
 
   /** Whether a build here is frozen, given what the user said explicitly ({@link resolveFrozen} in this project's environment). */
@@ -170,10 +197,51 @@ export class Project {
     return runBuild(this.workspace, inputs, options)
   }
 
-  /** Per job: up to date, stale (why), missing output, or modified by hand. Reads no image bytes when nothing changed. */
-  async status(options: { only?: readonly string[] } = {}): Promise<{ loaded: LoadedManifest; jobs: JobStatus[] }> {
+  /**
+   * Per job: up to date, stale (why), missing output, or modified by hand; per output, whether it is
+   * local, only in the team store, or missing. Reads no image bytes when nothing changed, copies
+   * nothing, and asks the team store (when one is configured) only about outputs not here.
+   */
+  async status(options: { only?: readonly string[] } = {}): Promise<{ loaded: LoadedManifest; jobs: JobStatus[]; remote?: RemoteState }> {
     const { loaded, plan } = await this.plan(options)
-    return { loaded, jobs: jobStatuses(plan) }
+    const remote = (await this.attachRemote(loaded)) ? this.workspace.remote : undefined
+    if (!remote) return { loaded, jobs: jobStatuses(plan) }
+    const answer = await remote.locate(plan.jobs)
+    return {
+      loaded,
+      jobs: jobStatuses(plan, answer),
+      remote: { location: remote.url, ...(answer instanceof Error ? { error: answer.message } : {}), warnings: remote.takeWarnings() },
+    }
+  }
+
+  /**
+   * Restores every output the lock names (and any other result the team store has for the manifest's
+   * jobs) from the local store or the team store, verified by sha256. Never generates: a job neither
+   * has is listed in `missing`. Throws when no team store is configured, or (a refusal) when it
+   * cannot be asked.
+   */
+  async pull(options: { only?: readonly string[]; onEvent?: BuildOptions['onEvent']; forceLock?: boolean } = {}): Promise<PullReport> {
+    const loaded = await this.loadValid()
+    const remote = await this.requireRemote(loaded)
+    const { plan } = await this.plan({ loaded, ...(options.only ? { only: options.only } : {}), readThrough: true })
+    const restorable = plan.jobs.filter((item) => item.status !== 'generate')
+    const missing = plan.jobs
+      .filter((item) => item.status === 'generate')
+      .map((item) => ({ id: item.job.id, inLock: item.locked?.key === item.job.key, newImages: item.newImages, reasons: item.reasons }))
+    const inputs: BuildInputs = {
+      loaded,
+      plan: { jobs: restorable, newImages: 0, paidImages: 0 },
+      providers: await this.providersFor(loaded),
+      frozen: true,
+      writeThrough: false,
+    }
+    const result = await runBuild(this.workspace, inputs, {
+      loaded,
+      only: options.only ?? [],
+      ...(options.forceLock ? { forceLock: true } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    })
+    return { location: remote.url, result, missing }
   }
 
   /** Removes what nothing references (see {@link collectGarbage}); with `dryRun`, only reports it. */
@@ -186,11 +254,7 @@ export class Project {
    * objects, then their signed records. What fails stays queued. Throws when no remote is configured.
    */
   async push(options: { all?: boolean } = {}): Promise<PushReport> {
-    const loaded = await this.loadValid()
-    const remote = (await this.attachRemote(loaded)) ? this.workspace.remote : undefined
-    if (!remote) {
-      throw new ImagesEditError('USAGE', 'no team store is configured: set remote.url in images.edit.yaml, or IMAGES_EDIT_REMOTE (docs/team.md)')
-    }
+    const remote = await this.requireRemote(await this.loadValid())
     if (options.all) await remote.queue(await this.store.listRecords())
     const { pushed, failed } = await remote.push(this.store)
     return { location: remote.url, pushed, failed, warnings: remote.takeWarnings() }

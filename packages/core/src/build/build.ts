@@ -18,6 +18,8 @@ export interface BuildInputs {
   plan: Plan
   providers: ProviderRegistry
   frozen: boolean
+  /** Push what is queued for the team store afterwards (`pull` does not). @default true */
+  writeThrough?: boolean
 }
 
 /** Runs a plan: restores what the store has, generates the rest, writes outputs and the lock. */
@@ -61,7 +63,7 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     await workspace.fileIndex.save()
   }
   // Interrupted (Ctrl-C): what is queued stays queued for the next build or `push`.
-  if (!result.interrupted) await writeThrough(run)
+  if (!result.interrupted && inputs.writeThrough !== false) await writeThrough(run)
   run.emit({
     type: 'run:done',
     done: result.done.length,

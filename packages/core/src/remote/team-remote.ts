@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import pLimit from 'p-limit'
 import { ImagesEditError, RefusalError } from '../errors.js'
 import type { Plan, PlannedJob } from '../plan/plan.js'
-import type { JobRecord, ResultStore } from '../store/store.js'
+import type { JobRecord, ResultStore, TakeRecord } from '../store/store.js'
 import type { RemoteConfig } from './remote-config.js'
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -79,6 +79,21 @@ export class TeamRemote {
     )
   }
 
+  /**
+   * For `status`: per job that lacks images locally, whether the remote has each of them (by the
+   * lock's sha256 pins, else the signed record). Reads nothing into the local store. Returns what
+   * kept the remote from answering instead, when it could not be asked.
+   */
+  async locate(items: readonly PlannedJob[]): Promise<Map<PlannedJob, boolean[]> | Error> {
+    const wanting = items.filter((item) => item.available.length < item.job.n)
+    const found = new Map<PlannedJob, boolean[]>()
+    if (wanting.length === 0) return found
+    const remote = await this.tryStore()
+    if (remote instanceof Error) return remote
+    const failed = await eachLimited(wanting, async (item) => void found.set(item, await locateJob(remote, item)))
+    return failed.length > 0 ? (failed[0]?.error as Error) : found
+  }
+
   /** Remembers keys whose results are to be pushed, durably, before any upload starts. */
   async queue(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return
@@ -144,26 +159,55 @@ async function eachLimited<T>(items: readonly T[], work: (item: T) => Promise<vo
 
 /** Copies what the remote has of one job into the local store; true when the job then has more images locally. */
 async function hydrateJob(local: ResultStore, remote: ResultStore, item: PlannedJob): Promise<boolean> {
-  const { job, locked } = item
-  const missing = job.n - item.available.length
+  const { job } = item
   // The lock (from git) pins the outputs' sha256: those objects need no record and no signature.
-  if (locked && locked.key === job.key && locked.take === item.take) {
-    const pinned = locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
-    if (pinned.length === missing && (await fetchAll(local, remote, pinned))) return true
-  }
-  const record = await remote.getRecord(job.key)
-  if (!record) return false
-  const takeNumber = locked?.key === job.key || item.record ? item.take : record.selectedTake
-  const take = record.takes.find((entry) => entry.take === takeNumber)
-  if (!take || take.images.length === 0) return false
+  const pinned = pinnedHashes(item)
+  if (pinned && (await fetchAll(local, remote, pinned))) return true
+  const found = await remoteTake(remote, item)
+  if (!found) return false
   const fetched = await fetchAll(
     local,
     remote,
-    take.images.slice(0, job.n).map((image) => image.sha256),
+    found.take.images.slice(0, job.n).map((image) => image.sha256),
   )
   if (!fetched) return false
-  await local.putRecord(mergeRecords(await local.getRecord(job.key), record))
+  await local.putRecord(mergeRecords(await local.getRecord(job.key), found.record))
   return true
+}
+
+/** Whether the remote has each image the job lacks locally (indexes `available.length` to `n - 1`). */
+async function locateJob(remote: ResultStore, item: PlannedJob): Promise<boolean[]> {
+  const pinned = pinnedHashes(item)
+  const wanted = item.job.n - item.available.length
+  if (pinned) {
+    const found = await Promise.all(pinned.map((hash) => remote.hasObject(hash)))
+    if (found.every(Boolean)) return found
+  }
+  const take = (await remoteTake(remote, item))?.take
+  return Promise.all(
+    Array.from({ length: wanted }, async (_, offset) => {
+      const image = take?.images[item.available.length + offset]
+      return image ? remote.hasObject(image.sha256) : false
+    }),
+  )
+}
+
+/** The sha256 the lock pins for the images the job lacks locally, when the lock entry is this job's key and take. */
+function pinnedHashes(item: PlannedJob): string[] | undefined {
+  const { job, locked } = item
+  if (!locked || locked.key !== job.key || locked.take !== item.take) return undefined
+  const pinned = locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
+  return pinned.length === job.n - item.available.length ? pinned : undefined
+}
+
+/** The job's take in the remote's (signed) record: the lock's or local record's take, else the remote's selected one. */
+async function remoteTake(remote: ResultStore, item: PlannedJob): Promise<{ record: JobRecord; take: TakeRecord } | undefined> {
+  const { job, locked } = item
+  const record = await remote.getRecord(job.key)
+  if (!record) return undefined
+  const takeNumber = locked?.key === job.key || item.record ? item.take : record.selectedTake
+  const take = record.takes.find((entry) => entry.take === takeNumber)
+  return take && take.images.length > 0 ? { record, take } : undefined
 }
 
 /** Copies objects from the remote into the local store, each verified by its sha256; false when one is not there. */

@@ -8,16 +8,42 @@ export interface JobStatus {
   state: 'up-to-date' | 'stale' | 'missing-output' | 'modified' | 'blocked'
   reasons: string[]
   outputs: string[]
+  /**
+   * Where each output's image is, in the order of `outputs`: `local` (the file, or the local
+   * store, has it), `remote-only` (only the team store has it: `images-edit pull` restores it),
+   * `missing` (neither: a build generates it), or `unknown` (the team store could not be asked).
+   */
+  where: OutputPlace[]
   provider: string
 }
 
-/** Per job: up to date, stale (why), missing output, modified by hand, or blocked. */
-export function jobStatuses(plan: Plan): JobStatus[] {
-  return plan.jobs.map(jobStatus)
+/** Where one output's image is (see {@link JobStatus.where}). */
+export type OutputPlace = 'local' | 'remote-only' | 'missing' | 'unknown'
+
+/** What the team store said about the images jobs lack locally ({@link TeamRemote.locate}): per job, per missing image. */
+export type RemoteAnswer = ReadonlyMap<PlannedJob, readonly boolean[]> | Error | undefined
+
+/**
+ * Per job: up to date, stale (why), missing output, modified by hand, or blocked; and per output,
+ * where its image is. `remote` is the team store's answer (undefined when there is none).
+ */
+export function jobStatuses(plan: Plan, remote?: RemoteAnswer): JobStatus[] {
+  return plan.jobs.map((item) => jobStatus(item, places(item, remote)))
 }
 
-function jobStatus(item: PlannedJob): JobStatus {
-  const base = { id: item.job.id, recipe: item.job.recipe, outputs: item.job.outputs, provider: item.job.provider, reasons: item.reasons }
+/** Where each output of a job is: local when its file is right or its image is stored here, else what the team store said. */
+function places(item: PlannedJob, remote: RemoteAnswer): OutputPlace[] {
+  const remoteHas = remote instanceof Error ? undefined : remote?.get(item)
+  return item.job.outputs.map((_, index) => {
+    const output = item.outputs.find((action) => action.index === index)
+    if (output?.action === 'keep' || index < item.available.length) return 'local'
+    if (remote instanceof Error) return 'unknown'
+    return remoteHas?.[index - item.available.length] ? 'remote-only' : 'missing'
+  })
+}
+
+function jobStatus(item: PlannedJob, where: OutputPlace[]): JobStatus {
+  const base = { id: item.job.id, recipe: item.job.recipe, outputs: item.job.outputs, where, provider: item.job.provider, reasons: item.reasons }
   const edited = item.outputs.some((output) => output.action === 'edited')
   if (item.status === 'blocked') return { ...base, state: 'blocked' }
   if (item.status === 'generate') return { ...base, state: 'stale' }
