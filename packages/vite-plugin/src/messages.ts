@@ -32,6 +32,7 @@ export function describeError(error: unknown, root: string): string {
       message,
       ...jobs.map((job) => `  - ${job.id}: ${job.reason || 'not built yet'} (${job.newImages} new image${job.newImages === 1 ? '' : 's'})`),
       ...(code === 'FROZEN' ? ['In Vite, `vite build` is frozen when CI is set; pass imagesEdit({ frozen: false }) where generating is intended.'] : []),
+      ...(code === 'REMOTE' ? ['In Vite, pass imagesEdit({ remote: false }) (or set IMAGES_EDIT_REMOTE=off) to generate here without the team store.'] : []),
     ].join('\n')
   }
   return error instanceof Error ? error.message : String(error)

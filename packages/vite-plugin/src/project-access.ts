@@ -20,6 +20,7 @@ export function projectAccess(options: ImagesEditPluginOptions, config: () => Re
       ...(options.provider ? { providerOverride: options.provider } : {}),
       ...(options.providers ? { providers: options.providers } : {}),
       ...(options.env ? { env: options.env } : {}),
+      ...(options.remote === false ? { remote: false } : {}),
     })
   return { config, manifestPath, open }
 }

@@ -71,11 +71,22 @@ export interface ImagesEditPluginOptions {
   providers?: ProviderRegistry
 
   /**
-   * Environment read for API keys and `IMAGES_EDIT_<PROVIDER>_BASE_URL` overrides.
+   * Environment read for API keys and `IMAGES_EDIT_<PROVIDER>_BASE_URL` overrides. The team
+   * store's variables (`IMAGES_EDIT_REMOTE*`, `AWS_*`) are read from it over `process.env`, so
+   * passing only the keys here never hides a team store CI configured.
    *
    * @default process.env
    */
   env?: NodeJS.ProcessEnv
+
+  /**
+   * false: ignore the team store (`remote:` of the manifest, or `IMAGES_EDIT_REMOTE`) and
+   * generate what is not stored locally — what `--no-remote` does for the CLI. When the team store
+   * cannot be asked, the build otherwise refuses rather than pay for what a teammate may have.
+   *
+   * @default true
+   */
+  remote?: boolean
 
   /**
    * Serve the dev panel at `/__images-edit/`: every recipe with its refs, mask, prompt, outputs,

@@ -1,5 +1,5 @@
 import { basename } from 'node:path'
-import { ManifestError } from '@images-edit/core'
+import { ImagesEditError, ManifestError } from '@images-edit/core'
 import { type BuiltImages, buildImages, jobsNamed, outputsOf } from './build-images.js'
 import { dtsPath, renderDts, writeDts } from './dts.js'
 import { describeError, locationOf, TAG } from './messages.js'
@@ -10,7 +10,7 @@ import { IMPORT_PREFIX, type ModuleImage, renderModule } from './virtual-module.
 /** What the build side needs of the plugin context Vite passes to a hook as `this`. */
 export interface BuildHookContext {
   readonly environment: { readonly name: string }
-  error(error: string | { message: string; id?: string; stack?: string; loc?: { file?: string; line: number; column: number } }): never
+  error(error: string | { message: string; id?: string; stack?: string; pluginCode?: string; loc?: { file?: string; line: number; column: number } }): never
   addWatchFile(id: string): void
   emitFile(file: { type: 'asset'; name: string; originalFileName: string; source: Uint8Array }): string
 }
@@ -43,7 +43,9 @@ export class ViteBuild {
     } catch (error) {
       const loc = error instanceof ManifestError ? locationOf(error.diagnostics) : undefined
       // A user's mistake, not a bug: no stack trace, just what to fix and where.
-      hook.error({ message: `${TAG} ${describeError(error, config.root)}`, id: key, stack: '', ...(loc ? { loc } : {}) })
+      // The engine's code (FROZEN, REMOTE, MANIFEST_INVALID…) as Rollup's plugin-specific code, for scripts telling refusals apart.
+      const pluginCode = ImagesEditError.is(error) ? error.code : undefined
+      hook.error({ message: `${TAG} ${describeError(error, config.root)}`, id: key, stack: '', ...(pluginCode ? { pluginCode } : {}), ...(loc ? { loc } : {}) })
     }
     // The manifest and every ref and mask, as core lists them.
     for (const file of built.inputs) hook.addWatchFile(file)
