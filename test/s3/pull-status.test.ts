@@ -3,7 +3,7 @@
  * `images-edit pull` (read access to the bucket, no API key, nothing generated), and `status` says
  * which outputs are local, only in the team store, or missing — without copying anything.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AwsClient } from 'aws4fetch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -77,6 +77,15 @@ describe.sequential('pull and status with the outputs out of git', () => {
     expect(asked).toEqual([])
     const again = await runCli(['pull'], { cwd: clone, env: readerEnv() })
     expect(again.stdout).toMatch(/0 jobs restored, 2 up to date/)
+
+    // The pull stored the objects the lock pins (no records): with the outputs deleted, a frozen
+    // build without the team store restores them from the local store alone.
+    await rm(join(clone, 'out'), { recursive: true })
+    const offline = await runCli(['build', '--no-remote'], { cwd: clone, env: readerEnv() })
+    expect(offline.code, offline.stderr).toBe(0)
+    expect(offline.stdout).toMatch(/0 generated \(0 new images\), 0 up to date, 2 restored/)
+    expect(await outputsOf(clone)).toEqual(outputsA)
+    expect(team.paid()).toBe(paid)
   })
 
   it('an object of the lock that the bucket no longer has: the rest is pulled, that job is named, exit 3, nothing paid', async () => {
