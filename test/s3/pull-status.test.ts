@@ -112,18 +112,22 @@ describe.sequential('pull and status with the outputs out of git', () => {
     }
   })
 
-  it('a recipe the lock does not name yet is listed, not generated; status calls it missing', async () => {
+  it('recipes the lock does not name yet are listed, not generated (a free local one too); status calls them missing', async () => {
     const clone = await team.clone(projectA, true)
     const manifest = JSON.parse(await readFile(join(clone, 'images.edit.yaml'), 'utf8'))
     manifest.recipes.banner = { prompt: 'a banner nobody built yet', refs: ['refs/a.png'] }
+    manifest.recipes.badge = { prompt: 'a placeholder badge', refs: ['refs/b.jpg'], provider: 'local' }
     await writeFile(join(clone, 'images.edit.yaml'), JSON.stringify(manifest, null, 2))
     const status = JSON.parse((await runCli(['status', '--json'], { cwd: clone, env: readerEnv() })).stdout)
-    expect(status.jobs.find((job: { id: string }) => job.id === 'banner').where).toEqual(['missing'])
+    const where = (id: string) => status.jobs.find((job: { id: string }) => job.id === id).where
+    expect([where('banner'), where('badge')]).toEqual([['missing'], ['missing']])
 
     const paid = team.paid()
     const result = await runCli(['pull'], { cwd: clone, env: team.env(prefix) })
     expect(result.code, result.stderr).toBe(0)
-    expect(result.stdout).toMatch(/1 job not in the lock and not in the team store \(a build would generate them, nothing was\):\n {2}banner/)
+    expect(result.stdout).toMatch(/^2 jobs still to be made by a build \(nothing was generated\):$/m)
+    expect(result.stdout).toMatch(/^ {2}banner: 1 new image \(.+\)$/m)
+    expect(result.stdout).toMatch(/^ {2}badge: 1 image from the local provider, free$/m)
     expect(Object.keys(await outputsOf(clone))).toEqual(['card.png', 'hero-1.png', 'hero-2.png'])
     expect(team.paid()).toBe(paid)
   })

@@ -249,7 +249,8 @@ function exampleRows(examples: readonly (readonly [string, string])[]): string[]
 
 const EXIT_CODES = [
   `${INDENT}0 success · 1 some jobs failed · 2 invalid manifest or usage`,
-  `${INDENT}3 refused (frozen or over budget) · 130 interrupted (rerun to collect results)`,
+  `${INDENT}3 refused (frozen, over budget, the team store could not be asked, or pull: an output of the lock is nowhere)`,
+  `${INDENT}130 interrupted (rerun to collect results)`,
 ]
 
 /** `images-edit --help`, `images-edit help`. */

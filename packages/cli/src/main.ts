@@ -141,7 +141,7 @@ async function run(command: Command, recipes: string[], values: Values, output: 
       case 'push':
         return await push(project, values, output)
       case 'pull':
-        return await pull(project, recipes, values, output)
+        return await pull(project, recipes, values, output, context)
     }
   } finally {
     await project.close()

@@ -31,6 +31,7 @@ export {
   type GcResult,
   type GcTake,
   type JobStatus,
+  type MissingJob,
   type OutputPlace,
   openProject,
   Project,

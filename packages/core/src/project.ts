@@ -9,7 +9,7 @@ import { collectGarbage, type GcReport } from './gc/gc.js'
 import type { LockFile } from './lock/lock-file.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { MANIFEST_NAME } from './manifest/types.js'
-import { createPlan, type Plan } from './plan/plan.js'
+import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
@@ -40,8 +40,35 @@ export interface PullReport {
   location: string
   /** The restore: `restored` and `fresh` jobs, `blocked` ones (an edited output left alone), the lock written. */
   result: BuildResult
-  /** Jobs neither the local store nor the team store has (a build would generate them); `inLock` when the lock names their outputs. */
-  missing: { id: string; inLock: boolean; newImages: number; reasons: string[] }[]
+  /** Jobs a build would still have to make: neither the local store nor the team store has them. */
+  missing: MissingJob[]
+}
+
+/** A job `pull` could not restore. */
+export interface MissingJob {
+  id: string
+  newImages: number
+  /** Images the lock pins for this job that neither store has: lost to this clone (`pull` exits 3 for paid ones). */
+  lockedMissing: number
+  /** Journaled paid tasks of earlier runs: a build collects them at no cost. */
+  collecting: number
+  /** The job's provider costs nothing (`local`): a build makes it for free. */
+  free: boolean
+  reasons: string[]
+}
+
+/** What `pull` says about a job it could not restore. */
+function missingJob(item: PlannedJob): MissingJob {
+  const { job, locked } = item
+  const pinned = locked && locked.key === job.key && locked.take === item.take ? Math.min(locked.outputs.length, job.n) : 0
+  return {
+    id: job.id,
+    newImages: item.newImages,
+    lockedMissing: Math.max(0, pinned - item.available.length),
+    collecting: item.collecting,
+    free: !job.paid,
+    reasons: item.reasons,
+  }
 }
 
 /** The team store as `status` saw it. */
@@ -73,6 +100,11 @@ export interface ProjectOptions {
   store?: ResultStore
   /** false: ignore the team store configured by `remote:` or IMAGES_EDIT_REMOTE (`--no-remote`). @default true */
   remote?: boolean
+  /**
+   * Environment for the team store's variables (IMAGES_EDIT_REMOTE*, AWS_*), when it is not
+   * `env` (the Vite plugin lays its `env` option over `process.env` here). @default env
+   */
+  remoteEnv?: NodeJS.ProcessEnv
 }
 
 /** Finds `images.edit.yaml` in `cwd` or the nearest folder above it. */
@@ -164,9 +196,7 @@ export class Project {
   /** Sets `workspace.remote` from the manifest and the environment (unless `remote: false`); whether there is one. */
   private async attachRemote(loaded: LoadedManifest): Promise<boolean> {
     const settings = loaded.manifest?.remote
-    // An `env` given for keys (the Vite plugin's option) is laid over the process's own, as for
-    // CI: leaving the team store's variables out of it never hides a team store CI configured.
-    const env = { ...(await readDotEnv(this.root)), ...process.env, ...this.options.env }
+    const env = { ...(await readDotEnv(this.root)), ...(this.options.remoteEnv ?? this.options.env ?? process.env) }
     const url = remoteUrl(settings, env)
     if (this.options.remote === false || !url) {
       this.workspace.remote = undefined
@@ -207,10 +237,11 @@ export class Project {
     const remote = (await this.attachRemote(loaded)) ? this.workspace.remote : undefined
     if (!remote) return { loaded, jobs: jobStatuses(plan) }
     const answer = await remote.locate(plan.jobs)
+    const error = answer instanceof Error ? answer : [...answer.values()].find((value) => value instanceof Error)
     return {
       loaded,
       jobs: jobStatuses(plan, answer),
-      remote: { location: remote.url, ...(answer instanceof Error ? { error: answer.message } : {}), warnings: remote.takeWarnings() },
+      remote: { location: remote.url, ...(error ? { error: error.message } : {}), warnings: remote.takeWarnings() },
     }
   }
 
@@ -220,26 +251,25 @@ export class Project {
    * has is listed in `missing`. Throws when no team store is configured, or (a refusal) when it
    * cannot be asked.
    */
-  async pull(options: { only?: readonly string[]; onEvent?: BuildOptions['onEvent']; forceLock?: boolean } = {}): Promise<PullReport> {
+  async pull(options: { only?: readonly string[]; onEvent?: BuildOptions['onEvent']; forceLock?: boolean; signal?: AbortSignal } = {}): Promise<PullReport> {
     const loaded = await this.loadValid()
     const remote = await this.requireRemote(loaded)
     const { plan } = await this.plan({ loaded, ...(options.only ? { only: options.only } : {}), readThrough: true })
     const restorable = plan.jobs.filter((item) => item.status !== 'generate')
-    const missing = plan.jobs
-      .filter((item) => item.status === 'generate')
-      .map((item) => ({ id: item.job.id, inLock: item.locked?.key === item.job.key, newImages: item.newImages, reasons: item.reasons }))
+    const missing = plan.jobs.filter((item) => item.status === 'generate').map(missingJob)
     const inputs: BuildInputs = {
       loaded,
       plan: { jobs: restorable, newImages: 0, paidImages: 0 },
       providers: await this.providersFor(loaded),
       frozen: true,
-      writeThrough: false,
+      restoreOnly: true,
     }
     const result = await runBuild(this.workspace, inputs, {
       loaded,
       only: options.only ?? [],
       ...(options.forceLock ? { forceLock: true } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     })
     return { location: remote.url, result, missing }
   }

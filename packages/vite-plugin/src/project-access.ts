@@ -19,7 +19,9 @@ export function projectAccess(options: ImagesEditPluginOptions, config: () => Re
       cwd: config().root,
       ...(options.provider ? { providerOverride: options.provider } : {}),
       ...(options.providers ? { providers: options.providers } : {}),
-      ...(options.env ? { env: options.env } : {}),
+      // Keys may come from the env option alone; the team store's variables (set by CI) come from
+      // the process too, so passing only the keys never hides a team store.
+      ...(options.env ? { env: options.env, remoteEnv: { ...process.env, ...options.env } } : {}),
       ...(options.remote === false ? { remote: false } : {}),
     })
   return { config, manifestPath, open }

@@ -18,8 +18,11 @@ export interface BuildInputs {
   plan: Plan
   providers: ProviderRegistry
   frozen: boolean
-  /** Push what is queued for the team store afterwards (`pull` does not). @default true */
-  writeThrough?: boolean
+  /**
+   * `pull`: only restore. Journaled paid tasks are left for a build to collect (collecting polls
+   * the provider), and nothing is pushed to the team store.
+   */
+  restoreOnly?: boolean
 }
 
 /** Runs a plan: restores what the store has, generates the rest, writes outputs and the lock. */
@@ -51,7 +54,7 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     await restore(run, plan, signal)
     const runner = runnerFor(run, providers, options.concurrency ?? loaded.concurrency, signal)
     const outcomes = await generate(run, generating, runner)
-    await collectLeftovers(run, generating, runner)
+    if (!inputs.restoreOnly) await collectLeftovers(run, generating, runner)
     tally(run, generating, outcomes)
   } finally {
     // Every job that stored images (a failed job's partial take too) is queued for the team store.
@@ -63,7 +66,7 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     await workspace.fileIndex.save()
   }
   // Interrupted (Ctrl-C): what is queued stays queued for the next build or `push`.
-  if (!result.interrupted && inputs.writeThrough !== false) await writeThrough(run)
+  if (!result.interrupted && !inputs.restoreOnly) await writeThrough(run)
   run.emit({
     type: 'run:done',
     done: result.done.length,

@@ -1,5 +1,6 @@
 // The restore stage: jobs the store (or, on a fresh clone, the committed outputs) already holds are written at no cost; unchanged and blocked jobs are reported.
 import { join } from 'node:path'
+import pLimit from 'p-limit'
 import { ImagesEditError } from '../errors.js'
 import { checkProjectPath, readBounded, withFsErrors } from '../fs/project-fs.js'
 import { sha256 } from '../hash/content-hash.js'
@@ -26,22 +27,37 @@ export function settleUnchanged(run: BuildRun, plan: Plan): void {
   }
 }
 
-/** Writes every `restore` job from images already stored, one after another; stops starting new ones once `signal` is aborted. */
+/** Restores in flight at once: each is file I/O (read, verify, write, fsync), so a few overlap their waits. */
+const RESTORE_PARALLEL = 8
+
+/**
+ * Writes every `restore` job from images already stored, {@link RESTORE_PARALLEL} at a time (the
+ * output ledger batches their records into shared writes); stops starting new ones once `signal`
+ * is aborted. Jobs are reported restored in plan order, whatever order they finish in.
+ */
 export async function restore(run: BuildRun, plan: Plan, signal: AbortSignal): Promise<void> {
   const { result, emit } = run
-  for (const item of plan.jobs.filter((entry) => entry.status === 'restore')) {
-    if (signal.aborted) break
-    try {
-      await ingest(run.workspace, item)
-      await commitJob(run, item, item.available)
-      result.restored.push(item.job.id)
-      emit({ type: 'job:restored', id: item.job.id, outputs: item.outputs.filter((output) => output.action === 'write').map((output) => output.path) })
-    } catch (error) {
-      const jobError = { code: ImagesEditError.is(error) ? error.code : 'STORE', message: (error as Error).message }
-      result.failed.push({ id: item.job.id, error: jobError })
-      emit({ type: 'job:failed', id: item.job.id, provider: item.job.provider, error: jobError, elapsedMs: 0 })
-    }
-  }
+  const limit = pLimit(RESTORE_PARALLEL)
+  const items = plan.jobs.filter((entry) => entry.status === 'restore')
+  const done = await Promise.all(
+    items.map((item) =>
+      limit(async () => {
+        if (signal.aborted) return false
+        try {
+          await ingest(run.workspace, item)
+          await commitJob(run, item, item.available)
+          emit({ type: 'job:restored', id: item.job.id, outputs: item.outputs.filter((output) => output.action === 'write').map((output) => output.path) })
+          return true
+        } catch (error) {
+          const jobError = { code: ImagesEditError.is(error) ? error.code : 'STORE', message: (error as Error).message }
+          result.failed.push({ id: item.job.id, error: jobError })
+          emit({ type: 'job:failed', id: item.job.id, provider: item.job.provider, error: jobError, elapsedMs: 0 })
+          return false
+        }
+      }),
+    ),
+  )
+  result.restored.push(...items.filter((_, index) => done[index]).map((item) => item.job.id))
 }
 
 /** Copies images that exist only as output files (a fresh clone: lock and outputs, no store) into the store. */

@@ -162,17 +162,27 @@ export class S3Client {
       const parts = this.parts(body)
       const etags: string[] = []
       let next = 0
+      let failed = false
       const worker = async () => {
-        for (let index = next++; index < parts.length; index = next++) {
+        // Once a part has failed for good no worker takes another, so the abort below comes after
+        // the last part sent (S3 may keep a part still arriving during an abort, and bill it).
+        for (let index = next++; index < parts.length && !failed; index = next++) {
           const part = parts[index] as Uint8Array
-          const answer = await this.send('PUT', this.url(key, query(`partNumber=${index + 1}&`)), {
-            body: part,
-            headers: { 'content-md5': md5Of(part, 'base64') },
-          })
-          etags[index] = answer.headers.get('etag') ?? ''
+          try {
+            const answer = await this.send('PUT', this.url(key, query(`partNumber=${index + 1}&`)), {
+              body: part,
+              headers: { 'content-md5': md5Of(part, 'base64') },
+            })
+            etags[index] = answer.headers.get('etag') ?? ''
+          } catch (error) {
+            failed = true
+            throw error
+          }
         }
       }
-      await Promise.all(Array.from({ length: Math.min(this.multipart.parallel, parts.length) }, worker))
+      const settled = await Promise.allSettled(Array.from({ length: Math.min(this.multipart.parallel, parts.length) }, worker))
+      const rejected = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
+      if (rejected) throw rejected.reason
       completing = true
       const xml = `<CompleteMultipartUpload>${etags.map((etag, index) => `<Part><PartNumber>${index + 1}</PartNumber><ETag>${escapeXml(etag)}</ETag></Part>`).join('')}</CompleteMultipartUpload>`
       const completed = await this.send('POST', this.url(key, query('')), {
@@ -184,8 +194,12 @@ export class S3Client {
       const failure = errorCode(new TextDecoder().decode(completed.body))
       if (failure) throw new RemoteUnavailableError(`POST ${this.url(key)} (complete the upload): ${failure}`)
     } catch (error) {
-      // A completion whose answer was lost is retried and then told NoSuchUpload: it did complete.
-      if (completing && (await this.head(key).catch(() => undefined))?.size === body.byteLength) return
+      // A completion whose answer was lost is retried and then told NoSuchUpload: it did complete
+      // if the key now holds these very bytes (size and ETag; a same-sized older copy does not count).
+      if (completing) {
+        const stored = await this.head(key).catch(() => undefined)
+        if (stored?.size === body.byteLength && this.etagMatches(stored.etag, body) === true) return
+      }
       await this.send('DELETE', this.url(key, query('')), { ok404: true }).catch(() => undefined)
       throw error
     }

@@ -84,14 +84,16 @@ export class TeamRemote {
    * lock's sha256 pins, else the signed record). Reads nothing into the local store. Returns what
    * kept the remote from answering instead, when it could not be asked.
    */
-  async locate(items: readonly PlannedJob[]): Promise<Map<PlannedJob, boolean[]> | Error> {
-    const wanting = items.filter((item) => item.available.length < item.job.n)
-    const found = new Map<PlannedJob, boolean[]>()
+  async locate(items: readonly PlannedJob[]): Promise<Map<PlannedJob, boolean[] | Error> | Error> {
+    // The jobs a build would look up (paid, not forced); free ones are simply made again.
+    const wanting = items.filter((item) => item.job.paid && !item.forced && item.available.length < item.job.n)
+    const found = new Map<PlannedJob, boolean[] | Error>()
     if (wanting.length === 0) return found
     const remote = await this.tryStore()
     if (remote instanceof Error) return remote
     const failed = await eachLimited(wanting, async (item) => void found.set(item, await locateJob(remote, item)))
-    return failed.length > 0 ? (failed[0]?.error as Error) : found
+    for (const { item, error } of failed) found.set(item, error instanceof Error ? error : new Error(String(error)))
+    return found
   }
 
   /** Remembers keys whose results are to be pushed, durably, before any upload starts. */
@@ -175,29 +177,31 @@ async function hydrateJob(local: ResultStore, remote: ResultStore, item: Planned
   return true
 }
 
-/** Whether the remote has each image the job lacks locally (indexes `available.length` to `n - 1`). */
+/** Whether the remote has each image the job lacks locally (indexes `available.length` to `n - 1`): by the lock's pins, else the record's. */
 async function locateJob(remote: ResultStore, item: PlannedJob): Promise<boolean[]> {
   const pinned = pinnedHashes(item)
   const wanted = item.job.n - item.available.length
-  if (pinned) {
-    const found = await Promise.all(pinned.map((hash) => remote.hasObject(hash)))
-    if (found.every(Boolean)) return found
-  }
+  const found = pinned ? await Promise.all(pinned.map((hash) => remote.hasObject(hash))) : Array.from({ length: wanted }, () => false)
+  if (found.every(Boolean)) return found
   const take = (await remoteTake(remote, item))?.take
   return Promise.all(
-    Array.from({ length: wanted }, async (_, offset) => {
+    found.map(async (has, offset) => {
+      if (has) return true
       const image = take?.images[item.available.length + offset]
       return image ? remote.hasObject(image.sha256) : false
     }),
   )
 }
 
-/** The sha256 the lock pins for the images the job lacks locally, when the lock entry is this job's key and take. */
+/**
+ * The sha256 the lock pins for the images the job lacks locally, when the lock entry is this job's
+ * key and take. A pin that is not a sha256 (a lock edited by hand) is no pin: the record decides.
+ */
 function pinnedHashes(item: PlannedJob): string[] | undefined {
   const { job, locked } = item
   if (!locked || locked.key !== job.key || locked.take !== item.take) return undefined
   const pinned = locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
-  return pinned.length === job.n - item.available.length ? pinned : undefined
+  return pinned.length === job.n - item.available.length && pinned.every((hash) => HEX64.test(hash)) ? pinned : undefined
 }
 
 /** The job's take in the remote's (signed) record: the lock's or local record's take, else the remote's selected one. */

@@ -20,8 +20,11 @@ export interface JobStatus {
 /** Where one output's image is (see {@link JobStatus.where}). */
 export type OutputPlace = 'local' | 'remote-only' | 'missing' | 'unknown'
 
-/** What the team store said about the images jobs lack locally ({@link TeamRemote.locate}): per job, per missing image. */
-export type RemoteAnswer = ReadonlyMap<PlannedJob, readonly boolean[]> | Error | undefined
+/**
+ * What the team store said about the images jobs lack locally ({@link TeamRemote.locate}): per
+ * job, per missing image, or why it could not answer (for one job, or for all).
+ */
+export type RemoteAnswer = ReadonlyMap<PlannedJob, readonly boolean[] | Error> | Error | undefined
 
 /**
  * Per job: up to date, stale (why), missing output, modified by hand, or blocked; and per output,
@@ -33,12 +36,12 @@ export function jobStatuses(plan: Plan, remote?: RemoteAnswer): JobStatus[] {
 
 /** Where each output of a job is: local when its file is right or its image is stored here, else what the team store said. */
 function places(item: PlannedJob, remote: RemoteAnswer): OutputPlace[] {
-  const remoteHas = remote instanceof Error ? undefined : remote?.get(item)
+  const answer = remote instanceof Error ? remote : remote?.get(item)
   return item.job.outputs.map((_, index) => {
     const output = item.outputs.find((action) => action.index === index)
     if (output?.action === 'keep' || index < item.available.length) return 'local'
-    if (remote instanceof Error) return 'unknown'
-    return remoteHas?.[index - item.available.length] ? 'remote-only' : 'missing'
+    if (answer instanceof Error) return 'unknown'
+    return answer?.[index - item.available.length] ? 'remote-only' : 'missing'
   })
 }
 
