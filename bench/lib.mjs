@@ -91,7 +91,7 @@ export async function pool(items, limit, fn) {
 }
 
 /**
- * Runs per scenario for B5–B11: `BENCH_RUNS` when set (e.g. `BENCH_RUNS=1 npm run bench -- B9` for a
+ * Runs per scenario for B5–B11 and B15–B16: `BENCH_RUNS` when set (e.g. `BENCH_RUNS=1 npm run bench -- B9` for a
  * quick check), else `fallback`.
  */
 export function benchRuns(fallback = 5) {

@@ -7,6 +7,7 @@ import { repoRoot } from './lib.mjs'
 import { memory } from './scenarios/memory.mjs'
 import { noopLarge, noopSmall } from './scenarios/noop.mjs'
 import { runnerAsync, runnerFaults, runnerSync } from './scenarios/runner.mjs'
+import { teamNoop, teamRestore } from './scenarios/team-store.mjs'
 import { viteBuild } from './scenarios/vite.mjs'
 import { watchLatency } from './scenarios/watch.mjs'
 
@@ -20,7 +21,8 @@ const report = (result) => {
   )
 }
 
-for (const scenario of [noopSmall, noopLarge, runnerSync, runnerAsync, runnerFaults, memory, viteBuild, watchLatency]) await scenario(selected, report)
+for (const scenario of [noopSmall, noopLarge, runnerSync, runnerAsync, runnerFaults, memory, viteBuild, watchLatency, teamRestore, teamNoop])
+  await scenario(selected, report)
 
 const order = (id) => Number(id.slice(1))
 results.sort((a, b) => order(a.id) - order(b.id))

@@ -74,7 +74,7 @@ export async function ingest(workspace: Workspace, item: PlannedJob): Promise<vo
     }
     const bytes = await readBounded(join(root, source.path), 'output')
     if (sha256(bytes) !== image.sha256) throw new ImagesEditError('STORE', `${source.path} changed while images-edit was reading it; rerun`)
-    await withFsErrors({ path: store.location, doing: `copying ${source.path} into the store` }, () => store.putObject(bytes))
+    await withFsErrors({ path: store.location, doing: `copying ${source.path} into the store` }, () => store.putObject(bytes, image.sha256))
     image.bytes = bytes.byteLength
   }
 }

@@ -73,8 +73,8 @@ export class S3Store implements ResultStore {
     return bytes
   }
 
-  async putObject(bytes: Uint8Array): Promise<string> {
-    const hash = sha256(bytes)
+  async putObject(bytes: Uint8Array, known?: string): Promise<string> {
+    const hash = known ?? sha256(bytes)
     const key = this.objectKey(hash)
     // Skipped only when the stored copy is certainly these bytes: same size, not found damaged
     // here, and (where the server's ETag is an MD5 we can check, plain or multipart) the same.

@@ -220,7 +220,8 @@ async function fetchAll(local: ResultStore, remote: ResultStore, hashes: readonl
     if (await local.hasObject(hash)) continue
     const bytes = await remote.getObject(hash)
     if (!bytes) return false
-    await local.putObject(bytes)
+    // Verified against `hash` on download: not hashed again.
+    await local.putObject(bytes, hash)
   }
   return true
 }

@@ -2,7 +2,7 @@ import { access, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readBounded, readBoundedText } from '../fs/project-fs.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
-import { copyVerifiedTo, sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
+import { copyFileVerified, sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
 import type { JobRecord, ResultStore } from './store.js'
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -67,16 +67,19 @@ export class FileSystemStore implements ResultStore {
     return bytes
   }
 
-  async putObject(bytes: Uint8Array): Promise<string> {
-    const hash = sha256(bytes)
+  async putObject(bytes: Uint8Array, known?: string): Promise<string> {
+    const hash = known ?? sha256(bytes)
     // Written again unless the stored copy is exactly these bytes: a damaged copy is replaced.
     const stored = await readBounded(this.objectPath(hash), 'output').catch(() => undefined)
     if (!stored || !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(stored)) await writeFileAtomic(this.objectPath(hash), bytes)
     return hash
   }
 
-  copyObjectTo(hash: string, target: string): Promise<boolean> {
-    return copyVerifiedTo(() => this.getObject(hash), target)
+  async copyObjectTo(hash: string, target: string): Promise<boolean> {
+    const outcome = await copyFileVerified(this.objectPath(hash), hash, target)
+    // Damaged here: reported missing from now on, like getObject does, so a rerun replaces it.
+    if (outcome === 'damaged') await rm(this.objectPath(hash), { force: true })
+    return outcome === 'copied'
   }
 
   objectSize(hash: string): Promise<number | undefined> {

@@ -32,6 +32,18 @@ export function objectsAndRecords(t: () => CurrentStore): void {
       expect(typeof store.location).toBe('string')
     })
 
+    it('takes the sha256 a caller verified instead of hashing again; a wrong one never serves the bytes', async () => {
+      const { store } = t()
+      const a = bytesOf('known hash', 50_000)
+      expect(await store.putObject(a, hashOf(a))).toBe(hashOf(a))
+      expect(same(await store.getObject(hashOf(a)), a)).toBe(true)
+      // A caller's mistake: the bytes land under another name, and reading that name rejects them.
+      const b = bytesOf('wrong hash')
+      const wrong = hashOf('not these bytes')
+      await store.putObject(b, wrong)
+      expect(await store.getObject(wrong)).toBeUndefined()
+    })
+
     it('stores records by key, replaces them, and serves them verified', async () => {
       const { store } = t()
       const first = recordOf('one')

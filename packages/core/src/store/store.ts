@@ -73,8 +73,13 @@ export interface ResultStore {
   hasObject(sha256: string): Promise<boolean>
   /** The object's bytes, verified against their hash; undefined when missing or damaged. */
   getObject(sha256: string): Promise<Uint8Array | undefined>
-  /** Stores bytes (atomically; a damaged copy already there is replaced) and returns their sha256. */
-  putObject(bytes: Uint8Array): Promise<string>
+  /**
+   * Stores bytes (atomically; a damaged copy already there is replaced) and returns their sha256.
+   * `sha256`: the hash of these very bytes, when the caller has just computed it (bytes verified
+   * on download): the store need not hash them again. Given wrongly, the object is stored under a
+   * name every read then rejects as damaged, so it costs a download, never a wrong image.
+   */
+  putObject(bytes: Uint8Array, sha256?: string): Promise<string>
   /**
    * Writes a verified object to a local file, atomically: the target then holds either its
    * previous content or the complete object, never a part, whatever fails. False (target
