@@ -60,11 +60,13 @@ export interface MissingJob {
 /** What `pull` says about a job it could not restore. */
 function missingJob(item: PlannedJob): MissingJob {
   const { job, locked } = item
-  const pinned = locked && locked.key === job.key && locked.take === item.take ? Math.min(locked.outputs.length, job.n) : 0
+  // Images the lock pins (valid sha256 ones) beyond what is here; a hand-edited pin pins nothing.
+  const sameTake = locked && locked.key === job.key && locked.take === item.take
+  const pinned = sameTake ? locked.outputs.slice(item.available.length, job.n).filter((output) => /^[0-9a-f]{64}$/.test(output.sha256)).length : 0
   return {
     id: job.id,
     newImages: item.newImages,
-    lockedMissing: Math.max(0, pinned - item.available.length),
+    lockedMissing: pinned,
     collecting: item.collecting,
     free: !job.paid,
     reasons: item.reasons,

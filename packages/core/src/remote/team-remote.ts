@@ -177,16 +177,19 @@ async function hydrateJob(local: ResultStore, remote: ResultStore, item: Planned
   return true
 }
 
-/** Whether the remote has each image the job lacks locally (indexes `available.length` to `n - 1`): by the lock's pins, else the record's. */
+/**
+ * Whether the remote has each image the job lacks locally (indexes `available.length` to `n - 1`),
+ * answered as {@link hydrateJob} would fetch: all by the lock's pins, else all by the record's take.
+ */
 async function locateJob(remote: ResultStore, item: PlannedJob): Promise<boolean[]> {
   const pinned = pinnedHashes(item)
-  const wanted = item.job.n - item.available.length
-  const found = pinned ? await Promise.all(pinned.map((hash) => remote.hasObject(hash))) : Array.from({ length: wanted }, () => false)
-  if (found.every(Boolean)) return found
+  if (pinned) {
+    const found = await Promise.all(pinned.map((hash) => remote.hasObject(hash)))
+    if (found.every(Boolean)) return found
+  }
   const take = (await remoteTake(remote, item))?.take
   return Promise.all(
-    found.map(async (has, offset) => {
-      if (has) return true
+    Array.from({ length: item.job.n - item.available.length }, async (_, offset) => {
       const image = take?.images[item.available.length + offset]
       return image ? remote.hasObject(image.sha256) : false
     }),

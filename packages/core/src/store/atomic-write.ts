@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { access, chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { withFsErrors } from '../fs/project-fs.js'
 import { isProcessAlive } from './process-alive.js'
@@ -25,27 +25,48 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * has them) into a temporary file beside the target, hashed as it is read back in small chunks,
  * fsynced, renamed over the target. No whole-file buffer passes through JavaScript, which is what
  * restoring hundreds of multi-MB outputs spent its time on (allocating, then collecting, them).
+ * `damaged` only when the source itself does not hash to `sha256`; a copy that came out wrong
+ * while the source is sound (a file system whose copy is unreliable) is redone through memory.
  * `missing` and `damaged` leave the target untouched.
  */
 export async function copyFileVerified(source: string, sha256: string, target: string): Promise<'copied' | 'missing' | 'damaged'> {
+  // The source first, as the store: missing is an answer, unreadable is the store's problem.
+  const readable = await withFsErrors({ path: source, doing: 'reading the stored image' }, () =>
+    access(source, constants.R_OK).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false
+        throw error
+      },
+    ),
+  )
+  if (!readable) return 'missing'
   return withFsErrors({ path: target, doing: `writing ${target}` }, async () => {
     const folder = dirname(target)
     await mkdir(folder, { recursive: true })
     const temporary = join(folder, `${TEMP_MARKER}${basename(target)}-${process.pid}-${randomBytes(4).toString('hex')}`)
-    try {
-      await copyFile(source, temporary, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
-    } catch (error) {
-      await rm(temporary, { force: true })
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await stat(source).catch(() => undefined))) return 'missing'
-      throw error
-    }
     let renamed = false
     try {
+      // Created first so it gets the mode any new file gets here (the umask's); the copy would
+      // give it the store object's mode (read-only, say), which an output must not inherit.
+      const created = await open(temporary, 'wx')
+      const mode = (await created.stat()).mode & 0o777
+      await created.close()
+      await copyFile(source, temporary, constants.COPYFILE_FICLONE).catch((error: NodeJS.ErrnoException) => {
+        // The source was readable a moment ago: what failed is the writing side, named as the target.
+        error.path = temporary
+        throw error
+      })
+      await chmod(temporary, mode)
+      if ((await hashFile(temporary)) !== sha256) {
+        if ((await hashFile(source)) !== sha256) return 'damaged'
+        const bytes = await readFile(source)
+        if (createHash('sha256').update(bytes).digest('hex') !== sha256) return 'damaged'
+        await writeAtomically(target, bytes)
+        return 'copied'
+      }
       const handle = await open(temporary, 'r+')
       try {
-        const hash = createHash('sha256')
-        for await (const chunk of handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) hash.update(chunk as Buffer)
-        if (hash.digest('hex') !== sha256) return 'damaged'
         await handle.sync()
       } finally {
         await handle.close().catch(() => {})
@@ -58,6 +79,18 @@ export async function copyFileVerified(source: string, sha256: string, target: s
     await syncFolder(folder)
     return 'copied'
   })
+}
+
+/** sha256 of a file, read in 1 MiB chunks. */
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  const handle = await open(path, 'r')
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) hash.update(chunk as Buffer)
+  } finally {
+    await handle.close().catch(() => {})
+  }
+  return hash.digest('hex')
 }
 
 async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {

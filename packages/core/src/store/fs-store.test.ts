@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from '../../../../test/helpers.js'
@@ -35,6 +35,24 @@ describe('FileSystemStore', () => {
     await writeFile(join(dir, 'objects', hash.slice(0, 2), hash.slice(2)), 'hellp')
     expect(await store.getObject(hash)).toBeUndefined()
     expect(await store.hasObject(hash)).toBe(false)
+  })
+
+  it("copies an object to an output with the mode new files get here, not the stored object's, and leaves no temporary file", async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const store = new FileSystemStore(join(dir, '.images-edit'))
+    const hash = await store.putObject(Buffer.from('a stored image'))
+    // A store restored from a cache with read-only files.
+    await chmod(join(dir, '.images-edit', 'objects', hash.slice(0, 2), hash.slice(2)), 0o444)
+    await writeFile(join(dir, 'fresh'), '')
+    const expected = (await stat(join(dir, 'fresh'))).mode & 0o777
+    expect(await store.copyObjectTo(hash, join(dir, 'out', 'image.png'))).toBe(true)
+    expect(await readFile(join(dir, 'out', 'image.png'), 'utf8')).toBe('a stored image')
+    expect((await stat(join(dir, 'out', 'image.png'))).mode & 0o777).toBe(expected)
+    expect(await readdir(join(dir, 'out'))).toEqual(['image.png'])
+    // Missing: false, and nothing written.
+    expect(await store.copyObjectTo(sha256('never stored'), join(dir, 'out', 'other.png'))).toBe(false)
+    expect(await readdir(join(dir, 'out'))).toEqual(['image.png'])
   })
 
   it('round-trips records and treats a damaged or tampered record as missing', async () => {

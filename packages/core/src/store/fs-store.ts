@@ -71,7 +71,9 @@ export class FileSystemStore implements ResultStore {
     const hash = known ?? sha256(bytes)
     // Written again unless the stored copy is exactly these bytes: a damaged copy is replaced.
     const stored = await readBounded(this.objectPath(hash), 'output').catch(() => undefined)
-    if (!stored || !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(stored)) await writeFileAtomic(this.objectPath(hash), bytes)
+    if (stored && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(stored)) return hash
+    if (stored && known !== undefined && sha256(bytes) !== known) throw new TypeError(`putObject: ${known.slice(0, 12)} is not the sha256 of these bytes`)
+    await writeFileAtomic(this.objectPath(hash), bytes)
     return hash
   }
 

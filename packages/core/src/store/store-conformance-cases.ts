@@ -37,11 +37,14 @@ export function objectsAndRecords(t: () => CurrentStore): void {
       const a = bytesOf('known hash', 50_000)
       expect(await store.putObject(a, hashOf(a))).toBe(hashOf(a))
       expect(same(await store.getObject(hashOf(a)), a)).toBe(true)
-      // A caller's mistake: the bytes land under another name, and reading that name rejects them.
+      // A caller's mistake: the bytes land under another name, and reading that name rejects them…
       const b = bytesOf('wrong hash')
       const wrong = hashOf('not these bytes')
       await store.putObject(b, wrong)
       expect(await store.getObject(wrong)).toBeUndefined()
+      // …and never replace a good copy stored under it.
+      await expect(store.putObject(b, hashOf(a))).rejects.toThrow(/not the sha256 of these bytes/)
+      expect(same(await store.getObject(hashOf(a)), a)).toBe(true)
     })
 
     it('stores records by key, replaces them, and serves them verified', async () => {

@@ -76,8 +76,10 @@ export interface ResultStore {
   /**
    * Stores bytes (atomically; a damaged copy already there is replaced) and returns their sha256.
    * `sha256`: the hash of these very bytes, when the caller has just computed it (bytes verified
-   * on download): the store need not hash them again. Given wrongly, the object is stored under a
-   * name every read then rejects as damaged, so it costs a download, never a wrong image.
+   * on download): the store need not hash them again. Given wrongly, the bytes either land under a
+   * name no copy had yet, which every read then rejects as damaged, or — when a copy is already
+   * stored there and differs — are hashed after all and refused (a TypeError): a good copy is
+   * never replaced by them.
    */
   putObject(bytes: Uint8Array, sha256?: string): Promise<string>
   /**
