@@ -7,7 +7,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AwsClient } from 'aws4fetch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { listFiles, readLockFile, runCli } from '../helpers.js'
+import { listFiles, readLockFile, runCli, startCli } from '../helpers.js'
 import { S3_CREDENTIALS } from './s3-server.js'
 import { closedPort, outputsOf, Team } from './team-fixture.js'
 
@@ -84,6 +84,20 @@ describe.sequential('pull and status with the outputs out of git', () => {
     const offline = await runCli(['build', '--no-remote'], { cwd: clone, env: readerEnv() })
     expect(offline.code, offline.stderr).toBe(0)
     expect(offline.stdout).toMatch(/0 generated \(0 new images\), 0 up to date, 2 restored/)
+    expect(await outputsOf(clone)).toEqual(outputsA)
+    expect(team.paid()).toBe(paid)
+  })
+
+  it('watch in CI (frozen) restores what the team store has instead of leaving placeholders, with no API key', async () => {
+    const clone = await team.clone(projectA, true)
+    const paid = team.paid()
+    const cli = startCli(['watch', '--json'], { cwd: clone, env: readerEnv() })
+    try {
+      await cli.waitForStdout(/"type":"build:done"/, 30_000)
+    } finally {
+      cli.kill('SIGINT')
+      await cli.exited
+    }
     expect(await outputsOf(clone)).toEqual(outputsA)
     expect(team.paid()).toBe(paid)
   })

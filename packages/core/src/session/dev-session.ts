@@ -2,7 +2,7 @@ import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
 import type { Job } from '../manifest/job.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
-import type { PlannedJob } from '../plan/plan.js'
+import type { Plan, PlannedJob } from '../plan/plan.js'
 import type { BuildResult, Project } from '../project.js'
 import type { RunEvent } from '../run/events.js'
 import { type JobView, nextView, readyImages, viewChange } from './job-view.js'
@@ -126,11 +126,11 @@ export class DevSession {
     this.emit({ type: 'manifest:ok', jobs: loaded.jobs.length, warnings: loaded.diagnostics })
 
     const only = this.options.only ?? []
-    const { plan } = await this.project.plan({ loaded, only })
+    const frozen = this.project.frozen(this.options.frozen)
+    const { plan } = await this.planFrom(loaded, only, frozen)
     const current = new Set(plan.jobs.map((item) => item.job.id))
     for (const id of [...this.views.keys()]) if (!current.has(id)) this.views.delete(id)
 
-    const frozen = this.project.frozen(this.options.frozen)
     const toBuild: PlannedJob[] = []
     for (const item of plan.jobs) {
       const keys = this.building.get(item.job.id)
@@ -151,6 +151,23 @@ export class DevSession {
     }
     if (toBuild.length > 0) this.startBuild(loaded, toBuild)
     return { ok: true, started: toBuild.map((item) => item.job.id) }
+  }
+
+  /**
+   * The plan of a refresh. Frozen (a CI dev server, `watch` in CI), nothing is built for jobs that
+   * need generating, so what the team store has is fetched first and restored instead of left a
+   * placeholder; a team store that cannot be asked is reported and leaves them placeholders.
+   * Unfrozen, the build of those jobs reads through the team store itself before paying.
+   */
+  private async planFrom(loaded: LoadedManifest, only: readonly string[], frozen: boolean): Promise<{ plan: Plan }> {
+    if (!frozen) return this.project.plan({ loaded, only })
+    try {
+      return await this.project.plan({ loaded, only, readThrough: true })
+    } catch (error) {
+      if (!(ImagesEditError.is(error) && error.code === 'REMOTE')) throw error
+      this.emit({ type: 'error', message: error.message })
+      return this.project.plan({ loaded, only })
+    }
   }
 
   private startBuild(loaded: LoadedManifest, items: PlannedJob[]): void {
