@@ -9,11 +9,12 @@ import { collectGarbage, type GcReport } from './gc/gc.js'
 import type { LockFile } from './lock/lock-file.js'
 import { type LoadedManifest, loadManifest } from './manifest/load-manifest.js'
 import { MANIFEST_NAME } from './manifest/types.js'
-import { createPlan, type Plan, type PlannedJob } from './plan/plan.js'
+import { createPlan, type Plan } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
 import { type RemoteConfig, remoteUrl, resolveRemoteConfig } from './remote/remote-config.js'
+import { missingJob, type PullReport, type PushReport, type RemoteState } from './remote/reports.js'
 import { TeamRemote } from './remote/team-remote.js'
 import { type JobStatus, jobStatuses } from './status/status.js'
 import type { JournalEntry } from './store/journal.js'
@@ -22,64 +23,8 @@ import { Workspace } from './workspace/workspace.js'
 
 export type { BuildOptions, BuildResult } from './build/types.js'
 export type { GcReport, GcResult, GcTake } from './gc/gc.js'
+export type { MissingJob, PullReport, PushReport, RemoteState } from './remote/reports.js'
 export type { JobStatus, OutputPlace } from './status/status.js'
-
-/** What {@link Project.push} did. */
-export interface PushReport {
-  /** The team store's `s3://` URL. */
-  location: string
-  pushed: number
-  /** Keys that stay queued, with why. */
-  failed: { key: string; message: string }[]
-  warnings: string[]
-}
-
-/** What {@link Project.pull} did. */
-export interface PullReport {
-  /** The team store's `s3://` URL. */
-  location: string
-  /** The restore: `restored` and `fresh` jobs, `blocked` ones (an edited output left alone), the lock written. */
-  result: BuildResult
-  /** Jobs a build would still have to make: neither the local store nor the team store has them. */
-  missing: MissingJob[]
-}
-
-/** A job `pull` could not restore. */
-export interface MissingJob {
-  id: string
-  newImages: number
-  /** Images the lock pins for this job that neither store has: lost to this clone (`pull` exits 3 for paid ones). */
-  lockedMissing: number
-  /** Journaled paid tasks of earlier runs: a build collects them at no cost. */
-  collecting: number
-  /** The job's provider costs nothing (`local`): a build makes it for free. */
-  free: boolean
-  reasons: string[]
-}
-
-/** What `pull` says about a job it could not restore. */
-function missingJob(item: PlannedJob): MissingJob {
-  const { job, locked } = item
-  // Images the lock pins (valid sha256 ones) beyond what is here; a hand-edited pin pins nothing.
-  const sameTake = locked && locked.key === job.key && locked.take === item.take
-  const pinned = sameTake ? locked.outputs.slice(item.available.length, job.n).filter((output) => /^[0-9a-f]{64}$/.test(output.sha256)).length : 0
-  return {
-    id: job.id,
-    newImages: item.newImages,
-    lockedMissing: pinned,
-    collecting: item.collecting,
-    free: !job.paid,
-    reasons: item.reasons,
-  }
-}
-
-/** The team store as `status` saw it. */
-export interface RemoteState {
-  location: string
-  /** Why it could not be asked (outputs not here are then `unknown`). */
-  error?: string
-  warnings: string[]
-}
 
 /** Options of {@link openProject}. */
 export interface ProjectOptions {

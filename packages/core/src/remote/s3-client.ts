@@ -9,7 +9,7 @@
 // errors, within a bounded number of attempts.
 import { createHash } from 'node:crypto'
 import { AwsClient } from 'aws4fetch'
-import { XMLParser } from 'fast-xml-parser'
+import { describeNetworkError, errorCode, escapeXml, md5Of, parser, parseXml, redactQuery, sleep } from './s3-wire.js'
 
 /** Where a bucket is and how to reach it. */
 export interface S3Location {
@@ -70,8 +70,6 @@ export interface ListedObject {
   size: number
   lastModified: string
 }
-
-const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'Contents' })
 
 export class S3Client {
   private readonly aws: AwsClient
@@ -284,37 +282,3 @@ export class S3Client {
     throw new RemoteUnavailableError(`${method} ${redactQuery(url)} failed ${this.retry.attempts} times; last: ${lastProblem}`)
   }
 }
-
-function parseXml(body: Uint8Array): Record<string, Record<string, unknown> | undefined> {
-  return parser.parse(new TextDecoder().decode(body)) ?? {}
-}
-
-function md5Of(bytes: Uint8Array, encoding: 'hex' | 'base64'): string {
-  return createHash('md5').update(bytes).digest(encoding)
-}
-
-function escapeXml(text: string): string {
-  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
-}
-
-function errorCode(text: string): string | undefined {
-  try {
-    const code = parser.parse(text)?.Error?.Code
-    return typeof code === 'string' ? code : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function describeNetworkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause
-  if ((error as Error).name === 'TimeoutError') return 'timed out'
-  return cause?.code ?? cause?.message ?? (error as Error).message
-}
-
-/** URLs in messages never carry a query (a continuation token, a presigned signature). */
-function redactQuery(url: string): string {
-  return url.split('?')[0] as string
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
