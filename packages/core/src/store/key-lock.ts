@@ -81,16 +81,30 @@ export class KeyLocks {
    * owner (a loaded machine) is never taken for a dead one.
    */
   private async create(path: string): Promise<boolean> {
+    const owner = JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), id: randomBytes(8).toString('hex') })
     const mine = `${path}.${process.pid}-${randomBytes(4).toString('hex')}${TEMP_MARKER_SUFFIX}`
-    await writeFile(mine, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), id: randomBytes(8).toString('hex') }))
+    await writeFile(mine, owner)
     try {
       await link(mine, path)
       return true
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      return false
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return false
+      // A file system without hard links (FAT, some network shares): create, then write, as before.
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') return this.createInPlace(path, owner)
+      throw error
     } finally {
       await rm(mine, { force: true })
+    }
+  }
+
+  private async createInPlace(path: string, owner: string): Promise<boolean> {
+    try {
+      await writeFile(path, owner, { flag: 'wx' })
+      return true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+      throw error
     }
   }
 
