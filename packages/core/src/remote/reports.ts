@@ -1,6 +1,7 @@
 // What the team-store commands report: push, pull and the remote part of status.
 import type { BuildResult } from '../build/types.js'
 import type { PlannedJob } from '../plan/plan.js'
+import { HEX64, lockPins } from './team-remote.js'
 
 /** What `Project.push` did. */
 export interface PushReport {
@@ -37,14 +38,12 @@ export interface MissingJob {
 
 /** What `pull` says about a job it could not restore. */
 export function missingJob(item: PlannedJob): MissingJob {
-  const { job, locked } = item
-  // Images the lock pins (valid sha256 ones) beyond what is here; a hand-edited pin pins nothing.
-  const sameTake = locked && locked.key === job.key && locked.take === item.take
-  const pinned = sameTake ? locked.outputs.slice(item.available.length, job.n).filter((output) => /^[0-9a-f]{64}$/.test(output.sha256)).length : 0
+  const { job } = item
   return {
     id: job.id,
     newImages: item.newImages,
-    lockedMissing: pinned,
+    // Images the lock pins beyond what is here; a hand-edited pin that is no sha256 pins nothing.
+    lockedMissing: lockPins(item).filter((hash) => HEX64.test(hash)).length,
     collecting: item.collecting,
     free: !job.paid,
     reasons: item.reasons,

@@ -7,7 +7,7 @@ import type { Plan, PlannedJob } from '../plan/plan.js'
 import type { JobRecord, ResultStore, TakeRecord } from '../store/store.js'
 import type { RemoteConfig } from './remote-config.js'
 
-const HEX64 = /^[0-9a-f]{64}$/
+export const HEX64 = /^[0-9a-f]{64}$/
 /** Jobs looked up, and records pushed, at once. */
 const PARALLEL = 8
 
@@ -201,10 +201,15 @@ async function locateJob(remote: ResultStore, item: PlannedJob): Promise<boolean
  * key and take. A pin that is not a sha256 (a lock edited by hand) is no pin: the record decides.
  */
 function pinnedHashes(item: PlannedJob): string[] | undefined {
+  const pins = lockPins(item)
+  return pins.length === item.job.n - item.available.length && pins.every((hash) => HEX64.test(hash)) ? pins : undefined
+}
+
+/** The sha256 the lock pins for the job's images beyond those available here (none unless the lock entry is this key and take). */
+export function lockPins(item: PlannedJob): string[] {
   const { job, locked } = item
-  if (!locked || locked.key !== job.key || locked.take !== item.take) return undefined
-  const pinned = locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
-  return pinned.length === job.n - item.available.length && pinned.every((hash) => HEX64.test(hash)) ? pinned : undefined
+  if (!locked || locked.key !== job.key || locked.take !== item.take) return []
+  return locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
 }
 
 /** The job's take in the remote's (signed) record: the lock's or local record's take, else the remote's selected one. */

@@ -3,6 +3,7 @@ import { constants } from 'node:fs'
 import { access, chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { withFsErrors } from '../fs/project-fs.js'
+import { sha256 as sha256Of } from '../hash/content-hash.js'
 import { isProcessAlive } from './process-alive.js'
 
 /** Every temporary file images-edit writes carries this marker, so a crashed run's leftovers can be swept. */
@@ -59,9 +60,9 @@ export async function copyFileVerified(source: string, sha256: string, target: s
       })
       await chmod(temporary, mode)
       if ((await hashFile(temporary)) !== sha256) {
-        if ((await hashFile(source)) !== sha256) return 'damaged'
+        // The source decides: damaged, or sound and the copy went wrong (then written through memory).
         const bytes = await readFile(source)
-        if (createHash('sha256').update(bytes).digest('hex') !== sha256) return 'damaged'
+        if (sha256Of(bytes) !== sha256) return 'damaged'
         await writeAtomically(target, bytes)
         return 'copied'
       }
