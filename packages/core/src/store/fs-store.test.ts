@@ -1,4 +1,4 @@
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from '../../../../test/helpers.js'
@@ -53,6 +53,31 @@ describe('FileSystemStore', () => {
     // Missing: false, and nothing written.
     expect(await store.copyObjectTo(sha256('never stored'), join(dir, 'out', 'other.png'))).toBe(false)
     expect(await readdir(join(dir, 'out'))).toEqual(['image.png'])
+  })
+
+  it('copies an object it wrote itself without reading it back, but never once the file has changed since', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const store = new FileSystemStore(join(dir, '.images-edit'))
+    const object = (hash: string) => join(dir, '.images-edit', 'objects', hash.slice(0, 2), hash.slice(2))
+    const sameSize = await store.putObject(Buffer.from('stored image one'))
+    const shorter = await store.putObject(Buffer.from('stored image two'))
+    // Damaged after the write: same size in place (its mtime moves on), or cut short.
+    await writeFile(object(sameSize), 'stored image ONE')
+    const later = new Date(Date.now() + 5_000)
+    await utimes(object(sameSize), later, later)
+    await writeFile(object(shorter), 'stored')
+    await writeFile(join(dir, 'one.png'), 'mine')
+    expect(await store.copyObjectTo(sameSize, join(dir, 'one.png'))).toBe(false)
+    expect(await store.copyObjectTo(shorter, join(dir, 'two.png'))).toBe(false)
+    expect(await readFile(join(dir, 'one.png'), 'utf8')).toBe('mine')
+    expect((await readdir(dir)).sort()).toEqual(['.images-edit', 'one.png'])
+    // A store object written by someone else (another process) is verified as before; once put
+    // again here, it is sound and copied.
+    const fresh = new FileSystemStore(join(dir, '.images-edit'))
+    expect(await fresh.putObject(Buffer.from('stored image one'))).toBe(sameSize)
+    expect(await fresh.copyObjectTo(sameSize, join(dir, 'one.png'))).toBe(true)
+    expect(await readFile(join(dir, 'one.png'), 'utf8')).toBe('stored image one')
   })
 
   it('round-trips records and treats a damaged or tampered record as missing', async () => {
