@@ -133,8 +133,10 @@ recipes:
     const env = { TOAPIS_API_KEY: undefined, IMAGES_EDIT_TOAPIS_BASE_URL: 'http://127.0.0.1:9' }
     const plan = await runCli(['plan'], { cwd: dir, env })
     expect(plan.code, plan.stderr).toBe(0)
-    expect(plan.stdout).toMatch(/^\+ paid: generate 2 images on toapis \(paid\)$/m)
+    // toapis publishes no price: said, never guessed.
+    expect(plan.stdout).toMatch(/^\+ paid: generate 2 images on toapis \(paid\) — no known price$/m)
     expect(plan.stdout).toMatch(/^2 new images would be generated, 2 paid$/m)
+    expect(plan.stdout).toMatch(/^2 images on toapis\/gpt-image-1\.5-official have no known price \(set prices\.toapis\."gpt-image-1\.5-official" in /m)
     const status = await runCli(['status'], { cwd: dir, env })
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toMatch(/^paid\s+stale/m)

@@ -25,7 +25,7 @@ async function project(manifest: string): Promise<string> {
   return dir
 }
 
-const COMMANDS = ['init', 'validate', 'plan', 'build', 'watch', 'status', 'gc', 'pull', 'push', 'help']
+const COMMANDS = ['init', 'validate', 'plan', 'build', 'watch', 'status', 'gc', 'takes', 'pick', 'pull', 'push', 'help']
 
 /** Every `--flag` named in a help text (its option lines start with the flag). */
 function flagsIn(help: string): string[] {

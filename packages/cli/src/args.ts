@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type ProviderId, providerIds } from '@images-edit/core'
 import { EXIT } from './exit-codes.js'
-import { type CommandName, commandsTaking, FLAGS, flagsOf, isCommand, isFlag, renderCommandHelp, renderOverview } from './help.js'
+import { type CommandName, commandsTaking, FLAGS, flagsOf, isCommand, isFlag } from './help.js'
+import { renderCommandHelp, renderOverview } from './help-render.js'
 import { helpHint, suggest, UsageError, unknownCommand } from './usage-error.js'
 
 /** The commands that run against a project (`help` only prints). */
@@ -98,6 +99,15 @@ export function parseCount(name: string, value: string | undefined, minimum: num
   if (value === undefined) return undefined
   if (!/^\d+$/.test(value) || Number(value) < minimum) {
     throw new UsageError(`--${name} must be a whole number ≥ ${minimum}; got "${value}"`, helpHint('build'))
+  }
+  return Number(value)
+}
+
+/** An amount of money (`--max-spend`): a decimal number ≥ 0 in the manifest's currency; undefined when not given. */
+export function parseAmount(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+(\.\d+)?$/.test(value)) {
+    throw new UsageError(`--${name} must be an amount ≥ 0 in the manifest's prices.currency (default USD), e.g. 2.50; got "${value}"`, helpHint('build'))
   }
   return Number(value)
 }

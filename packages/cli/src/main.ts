@@ -4,10 +4,12 @@ import { type Command, explicitFrozen, interpret, type Request, type Values } fr
 import { build } from './commands/build.js'
 import { gc } from './commands/gc.js'
 import { init } from './commands/init.js'
+import { pick } from './commands/pick.js'
 import { plan } from './commands/plan.js'
 import { pull } from './commands/pull.js'
 import { push } from './commands/push.js'
 import { status } from './commands/status.js'
+import { takes } from './commands/takes.js'
 import { validate } from './commands/validate.js'
 import { watchCommand } from './commands/watch.js'
 import { printDiagnostics } from './diagnostics.js'
@@ -138,6 +140,10 @@ async function run(command: Command, recipes: string[], values: Values, output: 
         return await status(project, recipes, values, output)
       case 'gc':
         return await gc(project, values, output)
+      case 'takes':
+        return await takes(project, recipes, values, output)
+      case 'pick':
+        return await pick(project, recipes, values, output)
       case 'push':
         return await push(project, values, output)
       case 'pull':

@@ -1,4 +1,4 @@
-import type { Diagnostic, RunEvent } from '@images-edit/core'
+import { costText, type Diagnostic, MANIFEST_NAME, type RunEvent, unpricedLine } from '@images-edit/core'
 import type { Colors } from 'picocolors/types.js'
 
 /** Turns run events into output. */
@@ -56,8 +56,9 @@ export function createPlainReporter(output: Output, warnings: WarningOptions = {
         case 'plan':
           if (!output.quiet) {
             line(
-              `plan: ${event.total} job${event.total === 1 ? '' : 's'} — ${event.fresh} up to date, ${event.restore} to restore, ${event.generate} to generate (${event.newImages} new image${event.newImages === 1 ? '' : 's'}, ${event.paidImages} paid)${event.blocked ? `, ${event.blocked} blocked` : ''}`,
+              `plan: ${event.total} job${event.total === 1 ? '' : 's'} — ${event.fresh} up to date, ${event.restore} to restore, ${event.generate} to generate (${event.newImages} new image${event.newImages === 1 ? '' : 's'}, ${event.paidImages} paid${event.paidImages > 0 ? ` ${costText(event.cost)}` : ''})${event.blocked ? `, ${event.blocked} blocked` : ''}`,
             )
+            for (const group of event.cost.unpriced) line(c.yellow(unpricedLine(group, warnings.manifestFile ?? MANIFEST_NAME)))
           }
           break
         case 'job:fresh':

@@ -1,3 +1,9 @@
+export { type CostSummary, costSummary, estimatePlan, type JobCost, type PlanCost, planCost, type Unpriced } from './cost/estimate.js'
+export { formatMoney, MoneySum } from './cost/money.js'
+export type { ModelPrice, Money, PriceSettings, PriceTree, TokenRates } from './cost/price-types.js'
+export { type PriceAnswer, type PricedJob, PriceTable, priceTable } from './cost/prices.js'
+export { type CostReport, type CostTotals, costReport, type RecipeCost } from './cost/report.js'
+export { costLines, costText, ESTIMATE_NOTE, jobCostText, unpricedLine } from './cost/wording.js'
 export { type Diagnostic, formatDiagnostic, type Severity } from './diagnostics.js'
 export { type ErrorCode, ImagesEditError, ManifestError, RefusalError } from './errors.js'
 export { isCI, resolveFrozen } from './frozen.js'
@@ -31,14 +37,18 @@ export {
   type GcResult,
   type GcTake,
   type JobStatus,
+  type JobTakes,
   type MissingJob,
   type OutputPlace,
   openProject,
+  type PickRequest,
   Project,
   type ProjectOptions,
   type PullReport,
   type PushReport,
   type RemoteState,
+  type TakeImage,
+  type TakeInfo,
 } from './project.js'
 export { builtins } from './providers/builtins.js'
 export { capabilitiesOf, DEFAULT_PROVIDER, defaultModels } from './providers/capabilities.js'
@@ -69,4 +79,5 @@ export { FileSystemStore } from './store/fs-store.js'
 export { Journal, type JournalEntry } from './store/journal.js'
 export { KeyLocks } from './store/key-lock.js'
 export type { ImageRecord, JobRecord, ResultStore, RunRecord, TakeRecord } from './store/store.js'
+export { parsePick } from './takes/pick.js'
 export { Workspace } from './workspace/workspace.js'

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { type BuildInputs, runBuild } from './build/build.js'
 import type { BuildOptions, BuildResult } from './build/types.js'
+import { type PlanCost, planCost } from './cost/estimate.js'
 import { ImagesEditError, ManifestError } from './errors.js'
 import { resolveFrozen } from './frozen.js'
 import { collectGarbage, type GcReport } from './gc/gc.js'
@@ -19,12 +20,16 @@ import { TeamRemote } from './remote/team-remote.js'
 import { type JobStatus, jobStatuses } from './status/status.js'
 import type { JournalEntry } from './store/journal.js'
 import type { ResultStore } from './store/store.js'
+import { type JobTakes, listTakes } from './takes/list-takes.js'
+import { type PickRequest, pickPlan } from './takes/pick.js'
 import { Workspace } from './workspace/workspace.js'
 
 export type { BuildOptions, BuildResult } from './build/types.js'
 export type { GcReport, GcResult, GcTake } from './gc/gc.js'
 export type { MissingJob, PullReport, PushReport, RemoteState } from './remote/reports.js'
 export type { JobStatus, OutputPlace } from './status/status.js'
+export type { JobTakes, TakeImage, TakeInfo } from './takes/list-takes.js'
+export type { PickRequest } from './takes/pick.js'
 
 /** Options of {@link openProject}. */
 export interface ProjectOptions {
@@ -118,10 +123,10 @@ export class Project {
     return loaded
   }
 
-  /** What a build would do, and why. */
+  /** What a build would do, why, and what it would cost (`cost/`). */
   async plan(
     options: { force?: readonly string[]; only?: readonly string[]; strict?: boolean; loaded?: LoadedManifest; readThrough?: boolean } = {},
-  ): Promise<{ loaded: LoadedManifest; plan: Plan }> {
+  ): Promise<{ loaded: LoadedManifest; plan: Plan; cost: PlanCost }> {
     const { workspace } = this
     const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
@@ -137,7 +142,7 @@ export class Project {
     // Read through: what the plan would generate is first looked up in the team store.
     if (options.readThrough && (await this.attachRemote(loaded)) && (await workspace.remote?.hydrate(this.store, plan))) plan = await replan()
     await workspace.fileIndex.save()
-    return { loaded, plan }
+    return { loaded, plan, cost: planCost(plan, loaded.manifest) }
   }
 
   /** Sets `workspace.remote` from the manifest and the environment (unless `remote: false`); whether there is one. */
@@ -219,6 +224,21 @@ export class Project {
       ...(options.signal ? { signal: options.signal } : {}),
     })
     return { location: remote.url, result, missing }
+  }
+
+  /** Every take and candidate of the jobs (of `only`: recipes or job ids), and which images the outputs are. */
+  async takes(options: { only?: readonly string[] } = {}): Promise<JobTakes[]> {
+    const { plan } = await this.plan({ ...(options.only ? { only: options.only } : {}) })
+    return listTakes(this.root, this.store, plan)
+  }
+
+  /** Makes other images of a job's takes its outputs: free (written from the store, never generated); the lock records the pick. */
+  async pick(request: PickRequest, options: Pick<BuildOptions, 'onEvent' | 'forceLock'> = {}): Promise<BuildResult> {
+    const loaded = await this.loadValid()
+    await this.attachRemote(loaded)
+    const { job, plan } = await pickPlan(this.workspace, loaded, request)
+    const inputs: BuildInputs = { loaded, plan, providers: await this.providersFor(loaded), frozen: true, restoreOnly: true }
+    return runBuild(this.workspace, inputs, { ...options, loaded, only: [job.id] })
   }
 
   /** Removes what nothing references (see {@link collectGarbage}); with `dryRun`, only reports it. */

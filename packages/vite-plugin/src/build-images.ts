@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type BuildResult, type Job, type LockFile, type Project, type RunEvent, WatchedInputs } from '@images-edit/core'
+import { type BuildResult, costText, type Job, type LockFile, MANIFEST_NAME, type Project, type RunEvent, unpricedLine, WatchedInputs } from '@images-edit/core'
 import { formatDiagnosticLine, TAG } from './messages.js'
 
 /** What `vite build` knows after the engine ran: the jobs and the lock that lists their images. */
@@ -61,9 +61,10 @@ function logRunEvent(event: RunEvent, log: Log, root: string): void {
     case 'plan':
       if (event.generate + event.restore > 0) {
         log.info(
-          `${TAG} ${event.total} jobs: ${event.fresh} up to date, ${event.restore} restored from the store, ${event.generate} to generate (${event.newImages} new image${event.newImages === 1 ? '' : 's'}, ${event.paidImages} paid)`,
+          `${TAG} ${event.total} jobs: ${event.fresh} up to date, ${event.restore} restored from the store, ${event.generate} to generate (${event.newImages} new image${event.newImages === 1 ? '' : 's'}, ${event.paidImages} paid${event.paidImages > 0 ? ` ${costText(event.cost)}` : ''})`,
         )
       }
+      for (const group of event.cost.unpriced) log.warn(`${TAG} ${unpricedLine(group, MANIFEST_NAME)}`)
       break
     case 'job:done':
       log.info(`${TAG} ${event.id}: generated ${event.newImages} image${event.newImages === 1 ? '' : 's'} on ${event.provider} in ${formatMs(event.elapsedMs)}`)

@@ -1,6 +1,6 @@
 import { relative } from 'node:path'
 import type { BuildResult, Project } from '@images-edit/core'
-import { explicitFrozen, parseCount, type Values } from '../args.js'
+import { explicitFrozen, parseAmount, parseCount, type Values } from '../args.js'
 import { printDiagnostics } from '../diagnostics.js'
 import { EXIT } from '../exit-codes.js'
 import { createLiveReporter } from '../live-reporter.js'
@@ -20,6 +20,7 @@ export interface BuildContext {
 export async function build(project: Project, recipes: string[], values: Values, output: Output, context: BuildContext): Promise<number> {
   const frozen = explicitFrozen(values)
   const maxImages = parseCount('max-images', values['max-images'], 0)
+  const maxSpend = parseAmount('max-spend', values['max-spend'])
   const concurrency = parseCount('concurrency', values.concurrency, 1)
   const strict = Boolean(values.strict)
   // Loaded here so its warnings are printed as validate and plan print them (file:line:col, the
@@ -41,6 +42,7 @@ export async function build(project: Project, recipes: string[], values: Values,
       force: values.force ?? [],
       ...(frozen !== undefined ? { frozen } : {}),
       ...(maxImages !== undefined ? { maxImages } : {}),
+      ...(maxSpend !== undefined ? { maxSpend } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
       keepGoing: !values['no-keep-going'],
       forceLock: Boolean(values['force-lock']),

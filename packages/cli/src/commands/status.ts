@@ -2,9 +2,11 @@ import type { OutputPlace, Project } from '@images-edit/core'
 import type { Values } from '../args.js'
 import { EXIT } from '../exit-codes.js'
 import type { Output } from '../reporters.js'
+import { statusCost } from './status-cost.js'
 
 /** `images-edit status`: each job's state against the lock and the files on disk. */
 export async function status(project: Project, recipes: string[], values: Values, output: Output): Promise<number> {
+  if (values.cost) return statusCost(project, recipes, values, output)
   const { jobs, remote } = await project.status({ only: recipes })
   if (values.json) {
     output.out.write(`${JSON.stringify({ jobs, ...(remote ? { remote } : {}) })}\n`)

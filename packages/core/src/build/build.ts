@@ -1,4 +1,5 @@
 // One build, composed of its stages: refuse, restore, generate (the runner verifies and stores), commit. ARCHITECTURE.md's table, in code.
+import { costSummary, planCost } from '../cost/estimate.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
 import type { Plan } from '../plan/plan.js'
 import { hostedProviderIds } from '../providers/catalog.js'
@@ -34,7 +35,8 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     if (diagnostic.severity === 'warning') run.emit({ type: 'warning', message: `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}`, diagnostic })
   }
   for (const message of workspace.remote?.takeWarnings() ?? []) run.emit({ type: 'warning', message })
-  await refuse({ workspace, ...inputs, options })
+  const cost = planCost(plan, loaded.manifest)
+  await refuse({ workspace, ...inputs, options, cost })
   const generating = plan.jobs.filter((item) => item.status === 'generate')
   run.emit({
     type: 'plan',
@@ -45,6 +47,7 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     blocked: plan.jobs.filter((item) => item.status === 'blocked').length,
     newImages: plan.newImages,
     paidImages: plan.paidImages,
+    cost: costSummary(cost),
   })
   await workspace.sweep(loaded)
   const signal = options.signal ?? new AbortController().signal

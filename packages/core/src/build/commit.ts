@@ -4,23 +4,25 @@ import { ImagesEditError } from '../errors.js'
 import { assertWritable, withFsErrors } from '../fs/project-fs.js'
 import { type LockedJob, type LockFile, sortedParams } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
+import { outputImage } from '../plan/picks.js'
 import type { PlannedJob } from '../plan/plan.js'
+import { candidatesField } from '../plan/plan-steps.js'
 import type { ImageRecord } from '../store/store.js'
 import type { Workspace } from '../workspace/workspace.js'
 import type { BuildRun } from './types.js'
 
-/** Commits one job: outputs written, then its lock entry queued for the lock write at the end of the run. */
+/** Commits one job (`images`: its take's images in order): outputs written, then its lock entry queued for the lock write at the end of the run. */
 export async function commitJob(run: BuildRun, item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
   await writeOutputs(run.workspace, item, images)
   run.updates[item.job.id] = lockEntry(item, images)
 }
 
-/** Writes a job's images to its outputs (not the ones kept or edited by hand), each recorded in the output ledger before it is written. */
+/** Writes a job's picked images to its outputs (not the ones kept or edited by hand), each recorded in the output ledger before it is written. */
 export async function writeOutputs(workspace: Workspace, item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
   const { root, ledger } = workspace
   for (const output of item.outputs) {
     if (output.action === 'edited') continue
-    const image = images[output.index]
+    const image = outputImage(item, images, output.index)
     if (!image) continue
     const target = join(root, output.path)
     if (output.action === 'keep') continue
@@ -37,15 +39,17 @@ export async function writeOutputs(workspace: Workspace, item: PlannedJob, image
   }
 }
 
-/** The lock entry of a job whose outputs are `images`. */
+/** The lock entry of a job whose take's images are `images` (each output the one it picks). */
 export function lockEntry(item: PlannedJob, images: readonly ImageRecord[]): LockedJob {
   const { job } = item
+  const candidates = candidatesField(job, Math.max(item.takeSize, images.length))
   return {
     key: job.key,
     recipe: job.recipe,
     provider: job.provider,
     model: job.model,
     take: item.take,
+    ...(candidates !== undefined ? { candidates } : {}),
     prompt: job.prompt,
     // The order the lock is written in, so an unchanged lock compares equal without re-serializing.
     params: sortedParams(job.params),
@@ -53,8 +57,9 @@ export function lockEntry(item: PlannedJob, images: readonly ImageRecord[]): Loc
     refs: job.refs.map(lockedInput),
     ...(job.mask ? { mask: lockedInput(job.mask) } : {}),
     outputs: job.outputs.map((path, index) => {
-      const image = images[index] as ImageRecord
-      return { path, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
+      const image = outputImage(item, images, index) as ImageRecord
+      const pick = (item.picks[index] ?? index) + 1
+      return { path, ...(pick !== index + 1 ? { image: pick } : {}), sha256: image.sha256, width: image.width, height: image.height, format: image.format }
     }),
   }
 }

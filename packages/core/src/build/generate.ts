@@ -1,4 +1,6 @@
 // The generate stage: the runner as a stage that yields finished jobs, each committed as it arrives; then paid tasks of earlier runs are collected.
+import { imageEstimator } from '../cost/estimate.js'
+import { priceTable } from '../cost/prices.js'
 import { ImagesEditError } from '../errors.js'
 import type { PlannedJob } from '../plan/plan.js'
 import type { ProviderId } from '../providers/provider.js'
@@ -32,6 +34,7 @@ export function runnerFor(run: BuildRun, providers: ProviderRegistry, concurrenc
     journal: workspace.journal,
     keyLocks: workspace.keyLocks,
     uploads: workspace.uploads,
+    estimate: imageEstimator(priceTable(run.result.loaded.manifest)),
   }
 }
 

@@ -1,4 +1,7 @@
 // The refuse stage: every reason not to build, checked before any work (no file written, no provider created, nothing paid).
+import { basename } from 'node:path'
+import { refuseSpend } from '../cost/budget.js'
+import type { CostSummary } from '../cost/estimate.js'
 import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError, ManifestError, RefusalError } from '../errors.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
@@ -17,13 +20,15 @@ export interface RefuseInputs {
   /** Whether this build is frozen (decided once, by `resolveFrozen`). */
   frozen: boolean
   options: BuildOptions
+  /** The plan's estimated cost, checked against the spend budget. */
+  cost: CostSummary
 }
 
 /**
  * Throws when the build must not run: frozen with something to generate, a lock edited by hand,
- * over the image budget, a provider key missing, or a paid input that does not decode.
+ * over the image or spend budget, a provider key missing, or a paid input that does not decode.
  */
-export async function refuse({ workspace, loaded, plan, providers, frozen, options }: RefuseInputs): Promise<void> {
+export async function refuse({ workspace, loaded, plan, providers, frozen, options, cost }: RefuseInputs): Promise<void> {
   const generating = plan.jobs.filter((item) => item.status === 'generate')
   const refused = () => generating.map((item) => ({ id: item.job.id, reason: item.reasons.join('; '), newImages: item.newImages }))
   if (frozen && generating.length > 0) {
@@ -47,6 +52,11 @@ export async function refuse({ workspace, loaded, plan, providers, frozen, optio
       `this run would generate ${plan.newImages} new images (${plan.paidImages} paid), over the budget of ${budget}. Raise --max-images, or build fewer recipes at once (images-edit build <recipe…>).`,
       refused(),
     )
+  }
+  const maxSpend = options.maxSpend ?? loaded.manifest?.budget?.maxSpend
+  if (maxSpend !== undefined) {
+    const from = options.maxSpend !== undefined ? '--max-spend' : 'budget.maxSpend'
+    refuseSpend(cost, { amount: maxSpend, from, manifestName: basename(loaded.file) }, refused)
   }
   // A missing key is reported now, before any work, naming the variable.
   for (const provider of new Set(generating.map((item) => item.job.provider))) providers.get(provider)

@@ -63,7 +63,8 @@ export async function restore(run: BuildRun, plan: Plan, signal: AbortSignal): P
 /** Copies images that exist only as output files (a fresh clone: lock and outputs, no store) into the store. */
 export async function ingest(workspace: Workspace, item: PlannedJob): Promise<void> {
   const { root, store } = workspace
-  for (const image of item.available) {
+  const images = new Map([...item.available, ...item.served].filter((image) => image !== undefined).map((image) => [image.sha256, image]))
+  for (const image of images.values()) {
     if (await store.hasObject(image.sha256)) continue
     const source = item.locked?.outputs.find((output) => output.sha256 === image.sha256)
     if (!source) throw new ImagesEditError('STORE', `image ${image.sha256.slice(0, 12)} of ${item.job.id} is neither in the store nor on disk`)

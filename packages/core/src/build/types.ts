@@ -18,6 +18,11 @@ export interface BuildOptions {
   frozen?: boolean
   /** Refuse a run that would generate more new images than this. Overrides `budget.maxImagesPerRun`. */
   maxImages?: number
+  /**
+   * Refuse a run whose estimated cost (output images, in the manifest's `prices.currency`) is
+   * over this, or cannot be estimated because a paid image has no known price. Overrides `budget.maxSpend`.
+   */
+  maxSpend?: number
   /** Global cap on jobs in flight. Overrides the manifest's `concurrency`. */
   concurrency?: number
   /** Finish the other jobs when one fails. @default true */

@@ -22,6 +22,11 @@ export interface LockedInput {
 export interface LockedOutput {
   /** Path relative to the manifest folder. */
   path: string
+  /**
+   * Which image of the take this output is, 1-based, when it is not the output's own position
+   * (`images-edit pick`); absent for the default (output 1 is image 1, …).
+   */
+  image?: number
   sha256: string
   width: number
   height: number
@@ -36,6 +41,11 @@ export interface LockedJob {
   model: string
   /** Which take of the key the outputs are. */
   take: number
+  /**
+   * Images the take has (its candidates), when more than the outputs: a fresh clone then knows
+   * the take is complete and pays for none of the candidates it does not have. Absent when equal.
+   */
+  candidates?: number
   prompt: string
   params: JobParams
   seed?: string | number

@@ -50,9 +50,13 @@ export function parseLock(path: string, text: string): LockFile {
       typeof job === 'object' &&
       typeof job.key === 'string' &&
       typeof job.take === 'number' &&
+      (job.candidates === undefined || positiveInteger(job.candidates)) &&
       Array.isArray(job.refs) &&
       Array.isArray(job.outputs) &&
-      job.outputs.every((output) => output && typeof output.path === 'string' && typeof output.sha256 === 'string')
+      job.outputs.every(
+        (output) =>
+          output && typeof output.path === 'string' && typeof output.sha256 === 'string' && (output.image === undefined || positiveInteger(output.image)),
+      )
     if (!sound) throw new ImagesEditError('STORE', `${path}: the entry for ${id} is malformed. Restore the lock from git, or delete it to rebuild it.`)
   }
   return { lockfileVersion: 1, jobs: lock.jobs }
@@ -78,4 +82,8 @@ export function checkLockPaths(path: string, lock: LockFile, allowOutside: boole
       )
     }
   }
+}
+
+function positiveInteger(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1
 }

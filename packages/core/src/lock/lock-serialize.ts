@@ -16,6 +16,7 @@ export function serializeLock(lock: LockFile): string {
       provider: job.provider,
       model: job.model,
       take: job.take,
+      ...(job.candidates !== undefined ? { candidates: job.candidates } : {}),
       prompt: job.prompt,
       params: sortedParams(job.params),
       ...(job.seed !== undefined ? { seed: job.seed } : {}),
@@ -23,6 +24,7 @@ export function serializeLock(lock: LockFile): string {
       ...(job.mask ? { mask: orderedInput(job.mask) } : {}),
       outputs: job.outputs.map((output) => ({
         path: output.path,
+        ...(output.image !== undefined ? { image: output.image } : {}),
         sha256: output.sha256,
         width: output.width,
         height: output.height,

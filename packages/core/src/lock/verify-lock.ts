@@ -42,7 +42,7 @@ async function checkEntry(id: string, entry: LockedJob, written: WrittenLock | u
   if (!HEX64.test(entry.key)) return `the entry for ${id} has a key that is not a sha256`
   const record = await evidence.store.getRecord(entry.key)
   const take = record?.takes.find((item) => item.take === entry.take)
-  if (take && entry.outputs.every((output, index) => take.images[index]?.sha256 === output.sha256)) return undefined
+  if (take && entry.outputs.every((output, index) => take.images[(output.image ?? index + 1) - 1]?.sha256 === output.sha256)) return undefined
   if (record) return `the entry for ${id} names images (take ${entry.take}) that neither the outputs on disk nor the store have for its key`
   if (written) return `the entry for ${id} is backed neither by its outputs on disk nor by the store`
   // A fresh clone without outputs (a remote store): nothing to check against.

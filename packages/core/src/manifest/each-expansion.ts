@@ -97,6 +97,7 @@ export function draftsOf(
       params: common.params,
       ...(common.seed !== undefined ? { seed: common.seed } : {}),
       n: common.n,
+      candidates: common.candidates,
       refs,
       ...(mask !== undefined ? { mask } : {}),
       nameTokens: tokens,

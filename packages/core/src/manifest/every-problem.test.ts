@@ -562,6 +562,8 @@ describe('no rule is left out', () => {
     const schema = JSON.parse(readFileSync(join(here, '../../schema.json'), 'utf8'))
     const keywordRule: Record<string, string> = { additionalProperties: 'schema/unknown-field', propertyNames: 'schema/name', anyOf: 'schema/type' }
     const annotations = new Set(['$schema', '$id', '$ref', 'title', 'description', 'definitions', 'properties', 'items', 'default', 'examples'])
+    // `if`/`then`/`else` (a price is a number or a map) only apply the keywords inside them, which are walked.
+    for (const applicator of ['if', 'then', 'else']) annotations.add(applicator)
     const walk = (node: unknown): void => {
       if (node === null || typeof node !== 'object') return
       if (Array.isArray(node)) {

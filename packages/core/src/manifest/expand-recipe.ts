@@ -36,6 +36,7 @@ export async function expandRecipe(
   const own: Diagnostic[] = []
   const { provider, model, capabilities } = chooseProvider(reader, context)
   const { params, unknown, n, seed, seedKnown } = readParameters(reader)
+  const candidates = readCandidates(reader, n, context, own)
   const inputs = readInputs(reader, findings)
   const idKnown = !findings.isKeyInvalid(recipePath)
 
@@ -68,6 +69,7 @@ export async function expandRecipe(
     model !== undefined &&
     unknown.size === 0 &&
     n !== undefined &&
+    candidates !== undefined &&
     seedKnown &&
     inputs.prompt !== undefined &&
     inputs.refCount !== undefined &&
@@ -81,6 +83,7 @@ export async function expandRecipe(
     params: params as JobParams,
     ...(seed !== undefined ? { seed } : {}),
     n: n ?? 1,
+    candidates: candidates ?? n ?? 1,
     docPath: recipePath,
     capabilities,
     namePattern,
@@ -148,6 +151,28 @@ function chooseProvider(
 
 function isProvider(value: string | undefined): value is ProviderId {
   return value !== undefined && Object.hasOwn(defaultModels, value)
+}
+
+/**
+ * `candidates`: at least `n` (every output is one of them); `n` when unset. Undefined when
+ * unknown (a schema error, or fewer than `n`: then a located error is pushed to `own`).
+ */
+function readCandidates(reader: RecipeReader, n: number | undefined, context: ExpandContext, own: Diagnostic[]): number | undefined {
+  const param = reader.param('candidates')
+  if (param === 'unset') return n
+  if (param === 'unknown' || typeof param.value !== 'number' || n === undefined) return undefined
+  if (param.value >= n) return param.value
+  own.push(
+    context.source.diagnostic(
+      'error',
+      'candidates/below-n',
+      reader.where('candidates'),
+      `candidates is ${param.value} but n is ${n}: each of the ${n} outputs is one of the candidates`,
+      `Raise candidates to at least ${n}, or remove it (it defaults to n).`,
+      { target: 'value' },
+    ),
+  )
+  return undefined
 }
 
 /**

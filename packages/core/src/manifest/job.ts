@@ -42,6 +42,8 @@ export interface Job {
   params: JobParams
   seed?: string | number
   n: number
+  /** Images each take has (≥ n); the outputs are `n` of them, picked (the first by default). Not in the key, like `n`. */
+  candidates: number
   /** Expected pixel size, or undefined for `ratio: auto`. */
   size?: PixelSize
   refs: JobInput[]

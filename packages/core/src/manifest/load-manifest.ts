@@ -1,6 +1,7 @@
 // Reading a manifest: its layers (YAML, schema, rules) run in order, and its recipes expanded into jobs.
 import { realpath } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
+import { checkPrices } from '../cost/check-prices.js'
 import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
 import { readBounded, realFolderMemo } from '../fs/project-fs.js'
@@ -79,6 +80,7 @@ export async function loadManifest(file: string, options: LoadOptions): Promise<
   // Past the cap the rules' findings would be cut from the report anyway.
   if (schema.truncated) return { ...empty, manifest, diagnostics: done() }
   const { findings } = schema
+  checkPrices(manifest.prices, findings, source, diagnostics)
   const security = securityOf(manifest, findings)
   const realRoot = await realpath(root).catch(() => root)
   const manifestName = basename(absolute)

@@ -93,6 +93,7 @@ function finishJob(draft: Draft, { key, provider, model, prompt, capabilities }:
     },
     ...(draft.seed !== undefined ? { seed: draft.seed } : {}),
     n: draft.n,
+    candidates: draft.candidates,
     ...(size ? { size } : {}),
     refs: draft.resolvedRefs,
     ...(draft.resolvedMask ? { mask: draft.resolvedMask } : {}),

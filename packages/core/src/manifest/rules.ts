@@ -24,6 +24,8 @@ export interface JobDraft {
   params: JobParams
   seed?: string | number
   n: number
+  /** Images per take (≥ n): the outputs are n of them. */
+  candidates: number
   /** Ref and mask sources after token substitution; undefined where the source is not known (a schema or token error of its own). */
   refs: (string | undefined)[]
   mask?: string

@@ -1,5 +1,6 @@
 // Turning ajv schema errors into located diagnostics with a message and a hint.
 import type { ErrorObject } from 'ajv'
+import { describePriceError } from '../cost/price-messages.js'
 import type { Diagnostic } from '../diagnostics.js'
 import { closest } from './did-you-mean.js'
 import type { DocPath, ManifestSource } from './source.js'
@@ -35,6 +36,7 @@ export function describe(error: ErrorObject, source: ManifestSource): Diagnostic
   const params = error.params as Record<string, unknown>
   const item: SchemaError = { error, source, path, name, params }
   return (
+    describePriceError(error, source, path, name) ??
     describeKeyError(item) ??
     describeValueError(item) ??
     describeLimitError(item) ??

@@ -1,3 +1,4 @@
+import type { PriceSettings } from '../cost/price-types.js'
 import type { OutputFormat, ProviderId, Quality, Ratio, Resolution } from '../providers/provider.js'
 
 /** Generation parameters shared by `defaults` and every recipe. */
@@ -12,6 +13,11 @@ export interface RecipeParameters {
   resolution?: Resolution
   /** Images per recipe, 1..10. @default 1 */
   n?: number
+  /**
+   * Images generated per take, 1..10 and at least `n`: all are kept, `n` of them are the outputs
+   * (the first ones until `images-edit pick` says otherwise). @default n
+   */
+  candidates?: number
   /** @default 'high' */
   quality?: Quality
   /** @default 'png' */
@@ -66,7 +72,13 @@ export interface Manifest {
   providers?: Partial<Record<ProviderId, ProviderSettings>>
   /** @default 8 */
   concurrency?: number
-  budget?: { maxImagesPerRun?: number }
+  budget?: {
+    maxImagesPerRun?: number
+    /** Refuse a run whose estimated cost (in `prices.currency`) is over this, or cannot be estimated. */
+    maxSpend?: number
+  }
+  /** Prices per output image by provider and model, over the built-in ones (`cost/price-types.ts`). */
+  prices?: PriceSettings
   /** A team store in an S3-compatible bucket (docs/team.md); the environment overrides it. */
   remote?: RemoteSettings
   /** Loosen the path and URL rules (both off by default). */

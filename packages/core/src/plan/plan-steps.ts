@@ -1,9 +1,10 @@
 // The steps of planning one job: its take, the images it has, what happens to each output, and whether its lock entry changes.
 import { join } from 'node:path'
-import type { LockedJob } from '../lock/lock-file.js'
+import type { LockedJob, LockedOutput } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
 import type { JournalEntry } from '../store/journal.js'
 import type { ImageRecord, JobRecord } from '../store/store.js'
+import { lockIsTake } from './picks.js'
 import type { OutputAction, PlanContext } from './plan.js'
 
 /** What the take of a job is chosen from. */
@@ -41,8 +42,9 @@ export function chooseTake({ job, locked, record, pending, forced }: TakeFacts, 
 }
 
 /**
- * The longest prefix of images of the take we can serve: from the store, else (fresh clone) from
- * the output file the lock names, when it still has the locked bytes.
+ * What the job's take has here: `available`, the longest prefix of the take's images we can serve
+ * (from the store, else from a file or store object the lock pins by sha256); and `served`, per
+ * output, the image at its pick when we have it (a picked candidate may lie beyond the prefix).
  */
 export async function availableImages(
   job: Job,
@@ -50,26 +52,33 @@ export async function availableImages(
   locked: LockedJob | undefined,
   record: JobRecord | undefined,
   take: number,
-): Promise<ImageRecord[]> {
-  const sameKey = locked?.key === job.key
-  const available: ImageRecord[] = []
+  picks: readonly number[],
+): Promise<{ available: ImageRecord[]; served: (ImageRecord | undefined)[] }> {
   const stored = record?.takes.find((item) => item.take === take)?.images ?? []
-  for (let index = 0; index < job.n; index++) {
-    const fromStore = stored[index]
-    if (fromStore && (await context.store.hasObject(fromStore.sha256))) {
-      available.push(fromStore)
-      continue
+  // The lock pins its outputs' bytes by sha256, each at the take position it picks.
+  const pins = new Map<number, LockedOutput>()
+  if (lockIsTake(job, locked, take)) for (const [index, output] of locked.outputs.entries()) pins.set((output.image ?? index + 1) - 1, output)
+  const at = async (position: number): Promise<ImageRecord | undefined> => {
+    const fromStore = stored[position]
+    if (fromStore && (await context.store.hasObject(fromStore.sha256))) return fromStore
+    const pin = pins.get(position)
+    // The output file has the pinned bytes, or the store does (fetched from the team store, or
+    // kept from an earlier run) and the file is written from it.
+    if (pin && ((await fileHas(context, pin.path, pin.sha256)) || (await context.store.hasObject(pin.sha256)))) {
+      return { sha256: pin.sha256, width: pin.width, height: pin.height, format: pin.format, bytes: 0 }
     }
-    const fromLock = sameKey && locked.take === take ? locked.outputs[index] : undefined
-    // The lock pins the bytes by sha256: the output file has them, or the store does (fetched from
-    // the team store, or kept from an earlier run) and the file is written from it.
-    if (fromLock && ((await fileHas(context, fromLock.path, fromLock.sha256)) || (await context.store.hasObject(fromLock.sha256)))) {
-      available.push({ sha256: fromLock.sha256, width: fromLock.width, height: fromLock.height, format: fromLock.format, bytes: 0 })
-      continue
-    }
-    break
+    return undefined
   }
-  return available
+  const available: ImageRecord[] = []
+  const size = Math.max(job.candidates, ...picks.map((pick) => pick + 1))
+  for (let position = 0; position < size; position++) {
+    const image = await at(position)
+    if (!image) break
+    available.push(image)
+  }
+  const served: (ImageRecord | undefined)[] = []
+  for (const pick of picks) served.push(available[pick] ?? (await at(pick)))
+  return { available, served }
 }
 
 /** What happens to each output file: kept, written, or left alone because it was edited. */
@@ -77,13 +86,13 @@ export async function planOutputs(
   job: Job,
   context: PlanContext,
   locked: LockedJob | undefined,
-  available: readonly ImageRecord[],
+  served: readonly (ImageRecord | undefined)[],
   forced: boolean,
 ): Promise<OutputAction[]> {
   const outputs: OutputAction[] = []
   for (let index = 0; index < job.n; index++) {
     const path = job.outputs[index] as string
-    const expected = available[index]?.sha256
+    const expected = served[index]?.sha256
     const lookup = await context.fileIndex.lookup(join(context.root, path))
     if (!lookup.ok) {
       outputs.push({ path, index, action: 'write' })
@@ -116,8 +125,13 @@ export function outputReasons(job: Job, outputs: readonly OutputAction[], newIma
   return reasons
 }
 
-/** Whether the lock entry changes (even when no file does). */
-export function lockChanged(job: Job, locked: LockedJob | undefined, take: number, available: readonly ImageRecord[], newImages: number): boolean {
+/** Whether the lock entry changes (even when no file does): what {@link lockEntry} would write differs from it. */
+export function lockChanged(
+  job: Job,
+  locked: LockedJob | undefined,
+  planned: { take: number; served: readonly (ImageRecord | undefined)[]; picks: readonly number[]; takeSize: number; newImages: number },
+): boolean {
+  const { take, served, picks, takeSize, newImages } = planned
   const sameKey = locked?.key === job.key
   const lockedNames = (inputs: readonly { path?: string; url?: string }[]) => inputs.map((input) => input.path ?? input.url ?? '').join('\u0000')
   const jobNames = (inputs: readonly Job['refs'][number][]) =>
@@ -126,13 +140,22 @@ export function lockChanged(job: Job, locked: LockedJob | undefined, take: numbe
     !sameKey ||
     locked.recipe !== job.recipe ||
     locked.outputs.length !== job.n ||
-    locked.outputs.some((output, index) => output.path !== job.outputs[index] || output.sha256 !== available[index]?.sha256) ||
+    locked.outputs.some(
+      (output, index) =>
+        output.path !== job.outputs[index] || output.sha256 !== served[index]?.sha256 || (output.image ?? index + 1) !== (picks[index] ?? index) + 1,
+    ) ||
     locked.take !== take ||
+    locked.candidates !== candidatesField(job, takeSize) ||
     newImages > 0 ||
     // A renamed or moved ref keeps the key but the lock names its new path.
     lockedNames(locked.refs) !== jobNames(job.refs) ||
     lockedNames(locked.mask ? [locked.mask] : []) !== jobNames(job.mask ? [job.mask] : [])
   )
+}
+
+/** The lock's `candidates` for a take of `takeSize` images: written only when the take has more images than the job has outputs. */
+export function candidatesField(job: Job, takeSize: number): number | undefined {
+  return takeSize > job.n ? takeSize : undefined
 }
 
 async function fileHas(context: Pick<PlanContext, 'fileIndex' | 'root'>, path: string, sha: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { LockedJob, LockFile } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
 import type { JournalEntry } from '../store/journal.js'
 import type { ImageRecord, JobRecord, ResultStore } from '../store/store.js'
+import { firstPicks, lockedTakeSize, outputPicks, picksAreFirst } from './picks.js'
 import { availableImages, chooseTake, lockChanged, outputReasons, planOutputs } from './plan-steps.js'
 import { explainChange } from './why.js'
 
@@ -31,8 +32,14 @@ export interface PlannedJob {
    */
   status: 'fresh' | 'restore' | 'generate' | 'blocked'
   take: number
-  /** Images already available for the take (from the store, or the lock on a fresh clone), in order. */
+  /** The longest prefix of the take's images available here (from the store, or the lock's pins on a fresh clone), in order. */
   available: ImageRecord[]
+  /** 0-based image of the take each output is (the first `n` unless picked: `images-edit pick`). */
+  picks: number[]
+  /** Per output, the image it gets when it is available here (a pick beyond `available` too); undefined when it must be generated. */
+  served: (ImageRecord | undefined)[]
+  /** Images the take has once this run is done (at least the job's `candidates`). */
+  takeSize: number
   newImages: number
   outputs: OutputAction[]
   /** Why the job is not fresh, one line each: which ref or parameter changed, from what to what. */
@@ -101,13 +108,14 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
   const pending = context.journal?.filter((entry) => entry.key === job.key) ?? []
 
   const take = chooseTake({ job, locked, record, pending, forced }, reasons)
-  const available: ImageRecord[] = forced ? [] : await availableImages(job, context, locked, record, take)
-  const newImages = job.n - available.length
+  const takeNotes: string[] = []
+  const { picks, available, served } = await servedImages(job, context, { locked, record, take, forced }, takeNotes)
+  const { newImages, takeSize } = imagesToMake(job, locked, take, { available, served }, takeNotes)
   const collecting = pending
     .filter((entry) => entry.take === take && entry.firstIndex >= available.length && !entry.uncollectable)
     .reduce((sum, entry) => sum + entry.count, 0)
 
-  const outputs = await planOutputs(job, context, locked, available, forced)
+  const outputs = await planOutputs(job, context, locked, served, forced)
   const edited = outputs.filter((output) => output.action === 'edited')
   const writes = outputs.filter((output) => output.action === 'write')
   let status: PlannedJob['status'] = newImages > 0 ? 'generate' : writes.length > 0 ? 'restore' : 'fresh'
@@ -116,10 +124,11 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
     status = 'blocked'
   }
 
-  if (!forced) reasons.push(...explainChange(job, locked, { available: available.length, record }))
+  if (!forced) reasons.push(...explainChange(job, locked, { served: served.filter(Boolean).length, newImages, record }))
+  reasons.push(...takeNotes)
   reasons.push(...outputReasons(job, outputs, newImages, record))
 
-  const lockChanges = lockChanged(job, locked, take, available, newImages)
+  const lockChanges = lockChanged(job, locked, { take, served, picks, takeSize, newImages })
   if (status === 'fresh' && lockChanges && locked && locked.outputs.length > job.n) {
     reasons.push(`n shrank from ${locked.outputs.length} to ${job.n}: nothing to generate`)
   }
@@ -129,6 +138,9 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
     status,
     take,
     available,
+    picks,
+    served,
+    takeSize,
     newImages,
     outputs,
     reasons,
@@ -138,4 +150,54 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
     forced,
     collecting: Math.min(collecting, newImages),
   }
+}
+
+/**
+ * The job's picks and what is here of its take. A picked image that is gone (neither stored nor
+ * on disk) sends the outputs back to the take's first images, said in `reasons`.
+ */
+async function servedImages(
+  job: Job,
+  context: PlanContext,
+  facts: { locked: LockedJob | undefined; record: JobRecord | undefined; take: number; forced: boolean },
+  reasons: string[],
+): Promise<{ picks: number[]; available: ImageRecord[]; served: (ImageRecord | undefined)[] }> {
+  const { locked, record, take, forced } = facts
+  let picks = forced ? firstPicks(job.n) : outputPicks(job, locked, take)
+  if (forced) return { picks, available: [], served: picks.map(() => undefined) }
+  let { available, served } = await availableImages(job, context, locked, record, take, picks)
+  if (served.some((image) => !image) && !picksAreFirst(picks)) {
+    const lost = picks.filter((_, index) => !served[index]).map((pick) => pick + 1)
+    reasons.push(
+      `picked image${lost.length === 1 ? '' : 's'} ${lost.join(', ')} of take ${take} ${lost.length === 1 ? 'is' : 'are'} neither in the store nor on disk: the outputs go back to the take's first images`,
+    )
+    picks = firstPicks(job.n)
+    ;({ available, served } = await availableImages(job, context, locked, record, take, picks))
+  }
+  return { picks, available, served }
+}
+
+/**
+ * How many images to make, and how many the take then has. Every output served: only the
+ * candidates the take lacks, and none when what it lacks are candidates this store never had
+ * (a fresh clone: the lock says the take is bigger than what is here; they are a teammate's).
+ * Otherwise the take is made up to its `candidates` from the first missing image.
+ */
+function imagesToMake(
+  job: Job,
+  locked: LockedJob | undefined,
+  take: number,
+  have: { available: readonly ImageRecord[]; served: readonly (ImageRecord | undefined)[] },
+  reasons: string[],
+): { newImages: number; takeSize: number } {
+  const { available, served } = have
+  const known = Math.max(available.length, lockedTakeSize(job, locked, take))
+  if (served.some((image) => !image)) return { newImages: Math.max(0, job.candidates - available.length), takeSize: Math.max(job.candidates, known) }
+  if (available.length >= known) return { newImages: Math.max(0, job.candidates - available.length), takeSize: Math.max(job.candidates, known) }
+  if (job.candidates > known) {
+    reasons.push(
+      `candidates grew to ${job.candidates}, but only ${available.length} of take ${take}'s ${known} images are here: nothing is generated (build where the take is, or --force ${job.recipe} for a new take)`,
+    )
+  }
+  return { newImages: 0, takeSize: known }
 }

@@ -6,9 +6,9 @@ import type { JobRecord } from '../store/store.js'
  * Why a job is not what the lock records, in words a user acts on: which ref changed, which
  * parameter went from what to what, or that images are missing.
  */
-export function explainChange(job: Job, locked: LockedJob | undefined, state: { available: number; record: JobRecord | undefined }): string[] {
+export function explainChange(job: Job, locked: LockedJob | undefined, state: { served: number; newImages: number; record: JobRecord | undefined }): string[] {
   if (!locked) {
-    if (state.available >= job.n) return ['not in the lock yet; results found in the store (no cost)']
+    if (state.newImages === 0) return ['not in the lock yet; results found in the store (no cost)']
     return [job.eachFile ? `new file ${job.eachFile} matched by \`each\`` : 'new recipe (not in the lock)']
   }
   const reasons: string[] = []
@@ -27,16 +27,18 @@ export function explainChange(job: Job, locked: LockedJob | undefined, state: { 
     reasons.push(...compareInputs('ref', locked.refs, job.refs))
     reasons.push(...compareInputs('mask', locked.mask ? [locked.mask] : [], job.mask ? [job.mask] : []))
     if (reasons.length === 0) reasons.push('the cache key changed (key format or hashing changed)')
-    if (state.available >= job.n) reasons.push('results for the new inputs are already in the store (no cost)')
+    if (state.newImages === 0) reasons.push('results for the new inputs are already in the store (no cost)')
     return reasons
   }
-  const missing = job.n - state.available
-  if (missing > 0) {
-    if (job.n > locked.outputs.length && state.available >= locked.outputs.length) {
-      reasons.push(`n grew from ${locked.outputs.length} to ${job.n}: ${missing} new image${missing === 1 ? '' : 's'}`)
-    } else {
-      reasons.push(`${missing} image${missing === 1 ? '' : 's'} of the locked result ${missing === 1 ? 'is' : 'are'} neither in the store nor on disk`)
-    }
+  const missing = job.n - state.served
+  const { newImages } = state
+  const images = (count: number) => `${count} new image${count === 1 ? '' : 's'}`
+  if (missing > 0 && job.n > locked.outputs.length && state.served >= locked.outputs.length) {
+    reasons.push(`n grew from ${locked.outputs.length} to ${job.n}: ${images(newImages)}`)
+  } else if (missing > 0) {
+    reasons.push(`${missing} image${missing === 1 ? '' : 's'} of the locked result ${missing === 1 ? 'is' : 'are'} neither in the store nor on disk`)
+  } else if (newImages > 0) {
+    reasons.push(`candidates grew from ${locked.candidates ?? locked.outputs.length} to ${job.candidates}: ${images(newImages)}`)
   }
   return reasons
 }

@@ -146,8 +146,11 @@ async function toRgb(image: Sharp, size: PixelSize): Promise<Buffer> {
 function tintOf(request: EditRequest, index: number): [number, number, number] {
   // A new take (--force) must look different; take 1 keeps the original formula.
   const take = request.take > 1 ? `\u0000take ${request.take}` : ''
-  const digest = sha256(`${request.prompt}\u0000${String(request.seed ?? '')}\u0000${index}${take}`)
-  const hue = Number.parseInt(digest.slice(0, 4), 16) / 0x10000
+  // The images of a take step around the colour wheel from the first one's hue by the golden
+  // angle, so candidates side by side always look different (hashed hues can land close enough to
+  // round to the same pixels). The first image keeps the original formula.
+  const digest = sha256(`${request.prompt}\u0000${String(request.seed ?? '')}\u00000${take}`)
+  const hue = (Number.parseInt(digest.slice(0, 4), 16) / 0x10000 + index * 0.381966) % 1
   const [r, g, b] = hslToRgb(hue, 0.75, 0.55)
   return [r, g, b]
 }

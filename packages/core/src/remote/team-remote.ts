@@ -86,7 +86,7 @@ export class TeamRemote {
    */
   async locate(items: readonly PlannedJob[]): Promise<Map<PlannedJob, boolean[] | Error> | Error> {
     // The jobs a build would look up (paid, not forced); free ones are simply made again.
-    const wanting = items.filter((item) => item.job.paid && !item.forced && item.available.length < item.job.n)
+    const wanting = items.filter((item) => item.job.paid && !item.forced && unserved(item).length > 0)
     const found = new Map<PlannedJob, boolean[] | Error>()
     if (wanting.length === 0) return found
     const remote = await this.tryStore()
@@ -94,6 +94,30 @@ export class TeamRemote {
     const failed = await eachLimited(wanting, async (item) => void found.set(item, await locateJob(remote, item)))
     for (const { item, error } of failed) found.set(item, error instanceof Error ? error : new Error(String(error)))
     return found
+  }
+
+  /**
+   * For `pick`: copies a take of `key` the local store lacks (all its candidates, each verified)
+   * and the signed record naming it from the remote. False when the remote has no such take or
+   * cannot be asked (the pick then says what is here).
+   */
+  async fetchTake(local: ResultStore, key: string, take: number): Promise<boolean> {
+    const remote = await this.tryStore()
+    if (remote instanceof Error) return false
+    const record = await remote.getRecord(key).catch(() => undefined)
+    const found = record?.takes.find((item) => item.take === take)
+    if (
+      !record ||
+      !found ||
+      !(await fetchAll(
+        local,
+        remote,
+        found.images.map((image) => image.sha256),
+      ).catch(() => false))
+    )
+      return false
+    await local.putRecord(mergeRecords(await local.getRecord(key), record))
+    return true
   }
 
   /** Remembers keys whose results are to be pushed, durably, before any upload starts. */
@@ -167,49 +191,64 @@ async function hydrateJob(local: ResultStore, remote: ResultStore, item: Planned
   if (pinned && (await fetchAll(local, remote, pinned))) return true
   const found = await remoteTake(remote, item)
   if (!found) return false
+  // The take's candidates too: with only the outputs' images here, the build would pay for the rest.
   const fetched = await fetchAll(
     local,
     remote,
-    found.take.images.slice(0, job.n).map((image) => image.sha256),
+    found.take.images.slice(0, Math.max(job.n, job.candidates)).map((image) => image.sha256),
   )
   if (!fetched) return false
   await local.putRecord(mergeRecords(await local.getRecord(job.key), found.record))
   return true
 }
 
-/**
- * Whether the remote has each image the job lacks locally (indexes `available.length` to `n - 1`),
- * answered as {@link hydrateJob} would fetch: all by the lock's pins, else all by the record's take.
- */
-async function locateJob(remote: ResultStore, item: PlannedJob): Promise<boolean[]> {
-  const pinned = pinnedHashes(item)
-  if (pinned) {
-    const found = await Promise.all(pinned.map((hash) => remote.hasObject(hash)))
-    if (found.every(Boolean)) return found
-  }
-  const take = (await remoteTake(remote, item))?.take
-  return Promise.all(
-    Array.from({ length: item.job.n - item.available.length }, async (_, offset) => {
-      const image = take?.images[item.available.length + offset]
-      return image ? remote.hasObject(image.sha256) : false
-    }),
-  )
+/** Indexes of the outputs whose image is not here (neither stored nor on disk). */
+function unserved(item: PlannedJob): number[] {
+  return item.job.outputs.map((_, index) => index).filter((index) => !item.served[index])
 }
 
 /**
- * The sha256 the lock pins for the images the job lacks locally, when the lock entry is this job's
+ * Per output, whether the remote has its image (true for none of those here already), answered
+ * as {@link hydrateJob} would fetch: all by the lock's pins, else all by the record's take.
+ */
+async function locateJob(remote: ResultStore, item: PlannedJob): Promise<boolean[]> {
+  const missing = unserved(item)
+  const answer = item.job.outputs.map(() => false)
+  const pinned = pinnedHashes(item)
+  if (pinned) {
+    const found = await Promise.all(pinned.map((hash) => remote.hasObject(hash)))
+    if (found.every(Boolean)) {
+      for (const index of missing) answer[index] = true
+      return answer
+    }
+  }
+  const take = (await remoteTake(remote, item))?.take
+  await Promise.all(
+    missing.map(async (index) => {
+      const image = take?.images[item.picks[index] ?? index]
+      answer[index] = image ? await remote.hasObject(image.sha256) : false
+    }),
+  )
+  return answer
+}
+
+/**
+ * The sha256 the lock pins for the images the job lacks here, when the lock entry is this job's
  * key and take. A pin that is not a sha256 (a lock edited by hand) is no pin: the record decides.
  */
 function pinnedHashes(item: PlannedJob): string[] | undefined {
   const pins = lockPins(item)
-  return pins.length === item.job.n - item.available.length && pins.every((hash) => HEX64.test(hash)) ? pins : undefined
+  return pins.length > 0 && pins.length === unserved(item).length && pins.every((hash) => HEX64.test(hash)) ? pins : undefined
 }
 
-/** The sha256 the lock pins for the job's images beyond those available here (none unless the lock entry is this key and take). */
+/** The sha256 the lock pins for the job's outputs whose image is not here (none unless the lock entry is this key and take). */
 export function lockPins(item: PlannedJob): string[] {
   const { job, locked } = item
   if (!locked || locked.key !== job.key || locked.take !== item.take) return []
-  return locked.outputs.slice(item.available.length, job.n).map((output) => output.sha256)
+  return unserved(item).flatMap((index) => {
+    const output = locked.outputs[index]
+    return output ? [output.sha256] : []
+  })
 }
 
 /** The job's take in the remote's (signed) record: the lock's or local record's take, else the remote's selected one. */

@@ -133,6 +133,10 @@ export interface TakeRun {
   images: ImageRecord[]
   taskId?: string
   usage?: Record<string, unknown>
+  /** What the images were estimated to cost (undefined: no known price, or free). */
+  estimate?: { amount: number; currency: string }
+  /** The job id, when a job of this run made them. */
+  job?: string
   revisedPrompt?: string
   warnings: readonly string[]
 }
@@ -148,6 +152,8 @@ export function addRun(take: TakeRecord, run: TakeRun): void {
     count: run.images.length,
     ...(run.taskId ? { taskId: run.taskId } : {}),
     ...(run.usage ? { usage: run.usage } : {}),
+    ...(run.estimate ? { estimate: run.estimate } : {}),
+    ...(run.job ? { job: run.job } : {}),
     ...(run.revisedPrompt ? { revisedPrompt: run.revisedPrompt } : {}),
     warnings: [...run.warnings],
   })

@@ -1,3 +1,4 @@
+import type { Job } from '../manifest/job.js'
 import type { PlannedJob } from '../plan/plan.js'
 import type { ImageEditProvider, ProviderId, UploadCache } from '../providers/provider.js'
 import type { Journal } from '../store/journal.js'
@@ -24,6 +25,8 @@ export interface RunnerContext {
   abandon?: AbortSignal
   /** Applied to every record before it is stored, so a secret a service echoes never reaches the store. */
   redact?: <T>(value: T) => T
+  /** What `images` images of a job cost at today's prices, recorded with each run; undefined when no price is known or it is free. */
+  estimate?: (job: Job, images: number) => { amount: number; currency: string } | undefined
   emit: EventListener
   /** Task ids of submitted, not yet stored tasks (resume after a crash). */
   journal: Journal

@@ -1,3 +1,4 @@
+import type { CostSummary } from '../cost/estimate.js'
 import type { Diagnostic } from '../diagnostics.js'
 import type { ProviderProgress } from '../providers/provider.js'
 
@@ -38,6 +39,8 @@ export type RunEvent =
       /** New images this run will make, and how many of them are paid. */
       newImages: number
       paidImages: number
+      /** What the paid images are estimated to cost (output images only), and which have no known price. */
+      cost: CostSummary
     }
   | { type: 'job:fresh'; id: string }
   | { type: 'job:restored'; id: string; outputs: string[] }

@@ -17,12 +17,13 @@ export async function generate(scope: JobScope): Promise<ImageRecord[]> {
   const { planned, context, run } = scope
   const { job } = planned
   const { record, take } = await currentTake(planned, context)
-  if (take.images.length >= job.n) return take.images.slice(0, job.n)
+  // Every candidate is made; the outputs are the picked ones among them (the first by default).
+  if (take.images.length >= job.candidates) return take.images
 
   const capabilities = scope.provider.capabilities(job.model)
-  while (take.images.length < job.n) {
+  while (take.images.length < job.candidates) {
     if (run.stop.aborted) throw new ImagesEditError('ABORTED', 'interrupted')
-    const count = Math.min(job.n - take.images.length, capabilities.n.max)
+    const count = Math.min(job.candidates - take.images.length, capabilities.n.max)
     const request = toEditRequest(job, { n: count, firstIndex: take.images.length, take: planned.take })
     const collected = await collectRequest(scope, request).catch(async (error: unknown) => {
       await recordBilled(error, record, take, job, request.firstIndex, context)
@@ -30,13 +31,16 @@ export async function generate(scope: JobScope): Promise<ImageRecord[]> {
     })
     const { images, warnings, result } = collected
     for (const warning of warnings) context.emit({ type: 'warning', id: job.id, message: warning })
+    const estimate = context.estimate?.(job, images.length)
     addRun(take, {
       provider: job.provider,
       model: job.model,
       firstIndex: request.firstIndex,
       images,
+      job: job.id,
       ...(result.taskId ? { taskId: result.taskId } : {}),
       ...(result.usage ? { usage: result.usage } : {}),
+      ...(estimate ? { estimate } : {}),
       ...(result.revisedPrompt ? { revisedPrompt: result.revisedPrompt } : {}),
       warnings,
     })
@@ -46,7 +50,7 @@ export async function generate(scope: JobScope): Promise<ImageRecord[]> {
     await scope.journal.delete(job.key, planned.take, request.firstIndex)
     if (images.length < count) throw shortAnswer(job, images.length, count, result.taskId)
   }
-  return take.images.slice(0, job.n)
+  return take.images
 }
 
 /** The job's record and take as stored, re-read under the lock: another process (or a duplicate job of this run) may have made them. */

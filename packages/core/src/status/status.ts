@@ -22,7 +22,7 @@ export type OutputPlace = 'local' | 'remote-only' | 'missing' | 'unknown'
 
 /**
  * What the team store said about the images jobs lack locally ({@link TeamRemote.locate}): per
- * job, per missing image, or why it could not answer (for one job, or for all).
+ * job, per output (whether it has that output's image), or why it could not answer (for one job, or for all).
  */
 export type RemoteAnswer = ReadonlyMap<PlannedJob, readonly boolean[] | Error> | Error | undefined
 
@@ -39,9 +39,9 @@ function places(item: PlannedJob, remote: RemoteAnswer): OutputPlace[] {
   const answer = remote instanceof Error ? remote : remote?.get(item)
   return item.job.outputs.map((_, index) => {
     const output = item.outputs.find((action) => action.index === index)
-    if (output?.action === 'keep' || index < item.available.length) return 'local'
+    if (output?.action === 'keep' || item.served[index]) return 'local'
     if (answer instanceof Error) return 'unknown'
-    return answer?.[index - item.available.length] ? 'remote-only' : 'missing'
+    return answer?.[index] ? 'remote-only' : 'missing'
   })
 }
 

@@ -40,7 +40,8 @@ export class FileSystemStore implements ResultStore {
     this.recordsDir = join(dir, 'records')
   }
 
-  private objectPath(hash: string): string {
+  /** The file an object of that sha256 is kept in (whether or not it is stored). */
+  objectPath(hash: string): string {
     if (!HEX64.test(hash)) throw new TypeError(`not a sha256: ${hash}`)
     return join(this.objectsDir, hash.slice(0, 2), hash.slice(2))
   }

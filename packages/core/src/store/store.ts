@@ -21,6 +21,14 @@ export interface RunRecord {
   count: number
   taskId?: string
   usage?: Record<string, unknown>
+  /**
+   * What these images were estimated to cost when they were stored, at the prices of that run
+   * (output images only); absent when no price was known, for a free provider, and in records
+   * older than estimates.
+   */
+  estimate?: { amount: number; currency: string }
+  /** The job that ran it, so its cost stays with its recipe after the recipe changes (absent in older records). */
+  job?: string
   revisedPrompt?: string
   warnings: string[]
 }

@@ -1,0 +1,42 @@
+// How a cost is said, the same in `plan`, the build's report, the Vite log and refusals.
+import type { CostSummary, JobCost, Unpriced } from './estimate.js'
+import { formatMoney } from './money.js'
+
+/** What every estimate leaves out, said wherever one is shown. */
+export const ESTIMATE_NOTE = 'output images only: the input tokens of the prompt and the reference images are billed on top, and are in the reported cost'
+
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`
+
+/** `2 images on aa/gpt-image-1.5 have no known price (set prices.aa."gpt-image-1.5" in images.edit.yaml)`. */
+export function unpricedLine(group: Unpriced, manifestName: string): string {
+  const verb = group.images === 1 ? 'has' : 'have'
+  const reason = group.reason === 'no known price' ? '' : `: ${group.reason}`
+  return `${plural(group.images, 'image')} on ${group.provider}/${group.model} ${verb} no known price${reason} (set ${group.setting} in ${manifestName})`
+}
+
+/** The money part alone: `≈ $0.76`, `≈ $0.50 for 2 of them, 2 with no known price`, `with no known price`, `nothing to pay`. */
+export function costText(cost: CostSummary): string {
+  if (cost.paidImages === 0) return 'nothing to pay'
+  if (cost.pricedImages === 0) return 'with no known price'
+  const amount = `≈ ${formatMoney({ amount: cost.amount, currency: cost.currency })}`
+  return cost.complete ? amount : `${amount} for ${cost.pricedImages} of them, ${cost.paidImages - cost.pricedImages} with no known price`
+}
+
+/**
+ * The cost of a run: `4 new paid images ≈ $0.76`, what the estimate leaves out, then one line per
+ * group of images no price covers.
+ */
+export function costLines(cost: CostSummary, manifestName: string): { head: string; note?: string; unpriced: string[] } {
+  if (cost.paidImages === 0) return { head: 'cost: nothing to pay (no paid images)', unpriced: [] }
+  return {
+    head: `${plural(cost.paidImages, 'new paid image')}${cost.complete || cost.pricedImages === 0 ? ' ' : ': '}${costText(cost)}`,
+    note: `estimate of ${ESTIMATE_NOTE}`,
+    unpriced: cost.unpriced.map((group) => unpricedLine(group, manifestName)),
+  }
+}
+
+/** A job's cost in a listing: `≈ $0.27`, `≈ $0.00 (free)`, `no known price: <why>`. */
+export function jobCostText(cost: JobCost): string {
+  if (cost.amount === undefined) return `no known price${cost.unknown && cost.unknown.reason !== 'no known price' ? `: ${cost.unknown.reason}` : ''}`
+  return `≈ ${formatMoney({ amount: cost.amount, currency: cost.currency })}`
+}
