@@ -21,7 +21,7 @@ import { type JobStatus, jobStatuses } from './status/status.js'
 import type { JournalEntry } from './store/journal.js'
 import type { ResultStore } from './store/store.js'
 import { type JobTakes, listTakes } from './takes/list-takes.js'
-import { type PickRequest, pickPlan } from './takes/pick.js'
+import { type PickRequest, runPick } from './takes/pick.js'
 import { Workspace } from './workspace/workspace.js'
 
 export type { BuildOptions, BuildResult } from './build/types.js'
@@ -207,8 +207,10 @@ export class Project {
     const loaded = await this.loadValid()
     const remote = await this.requireRemote(loaded)
     const { plan } = await this.plan({ loaded, ...(options.only ? { only: options.only } : {}), readThrough: true })
-    const restorable = plan.jobs.filter((item) => item.status !== 'generate')
-    const missing = plan.jobs.filter((item) => item.status === 'generate').map(missingJob)
+    // What only a build can make, or what is blocked for images neither store has, is missing.
+    const lacking = (item: (typeof plan.jobs)[number]) => item.status === 'generate' || (item.status === 'blocked' && item.served.some((image) => !image))
+    const restorable = plan.jobs.filter((item) => !lacking(item))
+    const missing = plan.jobs.filter(lacking).map(missingJob)
     const inputs: BuildInputs = {
       loaded,
       plan: { jobs: restorable, newImages: 0, paidImages: 0 },
@@ -236,9 +238,7 @@ export class Project {
   async pick(request: PickRequest, options: Pick<BuildOptions, 'onEvent' | 'forceLock'> = {}): Promise<BuildResult> {
     const loaded = await this.loadValid()
     await this.attachRemote(loaded)
-    const { job, plan } = await pickPlan(this.workspace, loaded, request)
-    const inputs: BuildInputs = { loaded, plan, providers: await this.providersFor(loaded), frozen: true, restoreOnly: true }
-    return runBuild(this.workspace, inputs, { ...options, loaded, only: [job.id] })
+    return runPick(this.workspace, { loaded, providers: await this.providersFor(loaded) }, request, options)
   }
 
   /** Removes what nothing references (see {@link collectGarbage}); with `dryRun`, only reports it. */

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from '../../../../test/helpers.js'
-import { type LockFile, readLock, serializeLock, writeLock } from './lock-file.js'
+import { type LockFile, LockStore, readLock, serializeLock, writeLock } from './lock-file.js'
 
 const lock: LockFile = {
   lockfileVersion: 1,
@@ -55,6 +55,28 @@ describe('images.edit.lock', () => {
     expect(await writeLock(path, await readLock(path))).toBe(false)
     expect(await readFile(path, 'utf8')).toBe(text)
     expect((await readLock(path)).jobs.alpha?.seed).toBe(7)
+  })
+
+  it('a lock taken as edited by hand that --force-lock leaves with the same text is ours from then on', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const path = join(dir, 'images.edit.lock')
+    await writeFile(path, serializeLock(lock))
+    const store = new LockStore(path, join(dir, 'lock-cache.json'))
+    // Nothing images-edit wrote before, and a verifier that does not accept it: a hand edit.
+    let verified = 0
+    store.verify = async () => {
+      verified++
+      return 'it differs from the store'
+    }
+    const state = await store.read()
+    expect(state.handEdited).toBe(true)
+    // What a forced build writes is the same text: nothing to write, but the text is now ours.
+    expect(await store.write(await readLock(path), state)).toBe(false)
+    const again = new LockStore(path, join(dir, 'lock-cache.json'))
+    again.verify = store.verify
+    expect((await again.read()).handEdited).toBe(false)
+    expect(verified).toBe(1)
   })
 
   it('refuses a lock with merge conflict markers or of an unknown version instead of overwriting it', async () => {

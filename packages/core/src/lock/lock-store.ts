@@ -98,7 +98,12 @@ export class LockStore {
     if (current && !current.handEdited && sameContent(current.lock, lock)) return false
     const text = serializeLock(lock)
     const existing = await readLockText(this.path).catch(() => undefined)
-    if (existing === text) return false
+    if (existing === text) {
+      // A lock taken as edited by hand that already says what it should (`--force-lock` on it):
+      // its text is remembered as ours, or every later run would refuse it again.
+      if (current?.handEdited) await this.remember(sha256(text), lock)
+      return false
+    }
     await withFsErrors(
       {
         path: this.path,
@@ -107,13 +112,16 @@ export class LockStore {
       },
       () => writeFileAtomic(this.path, text),
     )
-    const textHash = sha256(text)
-    // Remembered so that the next run knows this text is ours; without it the lock is verified.
+    await this.remember(sha256(text), lock)
+    return true
+  }
+
+  /** Remembers `textHash` as the text images-edit wrote (so the next run knows it is ours; without it the lock is verified). */
+  private async remember(textHash: string, lock: LockFile): Promise<void> {
     await this.writeWritten(textHash, lock).catch(() => {})
     const state = { lock, handEdited: false }
     await this.writeCache(textHash, state)
     this.last = { textHash, state }
-    return true
   }
 
   private async readWritten(): Promise<WrittenLock | undefined> {

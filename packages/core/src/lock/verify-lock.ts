@@ -35,6 +35,8 @@ export function lockVerifier(evidence: LockEvidence): LockVerifier {
 }
 
 async function checkEntry(id: string, entry: LockedJob, written: WrittenLock | undefined, evidence: LockEvidence): Promise<string | undefined> {
+  const picked = await checkPicks(id, entry, evidence)
+  if (picked) return picked
   const outputs = entry.outputs.map((output): [string, string] => [output.path, output.sha256])
   const was = written?.jobs[id]
   if (was && was.key === entry.key && was.take === entry.take && sameOutputs(was.outputs, outputs)) return undefined
@@ -61,4 +63,23 @@ async function allOnDisk(outputs: readonly [string, string][], evidence: LockEvi
     if (!lookup.ok || lookup.info.sha256 !== sha) return false
   }
   return true
+}
+
+/**
+ * An entry's picks must name images its take has (`image` ≤ `candidates`, or the outputs' count),
+ * and, where the store has that take, the very image the store has there: images-edit never
+ * writes otherwise, so anything else is a hand edit or a bad merge.
+ */
+async function checkPicks(id: string, entry: LockedJob, evidence: LockEvidence): Promise<string | undefined> {
+  if (!entry.outputs.some((output) => output.image !== undefined)) return undefined
+  const size = entry.candidates ?? entry.outputs.length
+  const beyond = entry.outputs.find((output) => (output.image ?? 0) > size)
+  if (beyond) return `the entry for ${id} picks image ${beyond.image} of take ${entry.take}, which has ${size}`
+  if (!HEX64.test(entry.key)) return undefined
+  const take = (await evidence.store.getRecord(entry.key))?.takes.find((item) => item.take === entry.take)
+  const other = entry.outputs.find((output, index) => {
+    const image = take?.images[(output.image ?? index + 1) - 1]
+    return image !== undefined && image.sha256 !== output.sha256
+  })
+  return other ? `the entry for ${id} says ${other.path} is image ${other.image} of take ${entry.take}, which the store has with other bytes` : undefined
 }

@@ -1,7 +1,7 @@
 // Candidates and picks: which image of a take each output is, and how many images the take has.
 import type { LockedJob } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
-import type { ImageRecord } from '../store/store.js'
+import type { ImageRecord, JobRecord } from '../store/store.js'
 import type { PlannedJob } from './plan.js'
 
 /** Whether the lock entry describes this key and take (its picks and pins apply). */
@@ -16,11 +16,15 @@ export function firstPicks(n: number): number[] {
 
 /**
  * The 0-based image of the take each output is: the lock's picks when its entry is this key and
- * take, else the first `n`. Outputs beyond the lock's (`n` grew) get the lowest images not
+ * take, else the record's last pick of that take (a pick outlives a recipe change and its
+ * revert), else the first `n`. Outputs beyond those (`n` grew) get the lowest images not
  * already picked.
  */
-export function outputPicks(job: Job, locked: LockedJob | undefined, take: number): number[] {
-  const picks = lockIsTake(job, locked, take) ? locked.outputs.slice(0, job.n).map((output, index) => (output.image ?? index + 1) - 1) : []
+export function outputPicks(job: Job, locked: LockedJob | undefined, take: number, record?: JobRecord): number[] {
+  const fromRecord = record?.picked?.take === take ? record.picked.images.map((image) => image - 1) : []
+  const picks = lockIsTake(job, locked, take)
+    ? locked.outputs.slice(0, job.n).map((output, index) => (output.image ?? index + 1) - 1)
+    : fromRecord.slice(0, job.n)
   for (let next = 0; picks.length < job.n; next++) if (!picks.includes(next)) picks.push(next)
   return picks
 }

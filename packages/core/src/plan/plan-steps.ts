@@ -59,9 +59,10 @@ export async function availableImages(
   const pins = new Map<number, LockedOutput>()
   if (lockIsTake(job, locked, take)) for (const [index, output] of locked.outputs.entries()) pins.set((output.image ?? index + 1) - 1, output)
   const at = async (position: number): Promise<ImageRecord | undefined> => {
-    const fromStore = stored[position]
-    if (fromStore && (await context.store.hasObject(fromStore.sha256))) return fromStore
     const pin = pins.get(position)
+    // Where the lock pins a position, its sha256 decides: a record saying otherwise does not.
+    const fromStore = stored[position]
+    if (fromStore && (!pin || pin.sha256 === fromStore.sha256) && (await context.store.hasObject(fromStore.sha256))) return fromStore
     // The output file has the pinned bytes, or the store does (fetched from the team store, or
     // kept from an earlier run) and the file is written from it.
     if (pin && ((await fileHas(context, pin.path, pin.sha256)) || (await context.store.hasObject(pin.sha256)))) {

@@ -3,7 +3,7 @@ import type { LockedJob, LockFile } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
 import type { JournalEntry } from '../store/journal.js'
 import type { ImageRecord, JobRecord, ResultStore } from '../store/store.js'
-import { firstPicks, lockedTakeSize, outputPicks, picksAreFirst } from './picks.js'
+import { firstPicks, lockedTakeSize, outputPicks } from './picks.js'
 import { availableImages, chooseTake, lockChanged, outputReasons, planOutputs } from './plan-steps.js'
 import { explainChange } from './why.js'
 
@@ -109,8 +109,8 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
 
   const take = chooseTake({ job, locked, record, pending, forced }, reasons)
   const takeNotes: string[] = []
-  const { picks, available, served } = await servedImages(job, context, { locked, record, take, forced }, takeNotes)
-  const { newImages, takeSize } = imagesToMake(job, locked, take, { available, served }, takeNotes)
+  const { picks, available, served } = await servedImages(job, context, { locked, record, take, forced })
+  const { newImages, takeSize, blocked } = imagesToMake(job, locked, take, { available, served }, takeNotes)
   const collecting = pending
     .filter((entry) => entry.take === take && entry.firstIndex >= available.length && !entry.uncollectable)
     .reduce((sum, entry) => sum + entry.count, 0)
@@ -123,6 +123,7 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
     // New bytes would land on a file someone edited: do not pay for a result we may not write.
     status = 'blocked'
   }
+  if (blocked) status = 'blocked'
 
   if (!forced) reasons.push(...explainChange(job, locked, { served: served.filter(Boolean).length, newImages, record }))
   reasons.push(...takeNotes)
@@ -153,35 +154,28 @@ async function planJob(job: Job, context: PlanContext, options: PlanOptions, rec
 }
 
 /**
- * The job's picks and what is here of its take. A picked image that is gone (neither stored nor
- * on disk) sends the outputs back to the take's first images, said in `reasons`.
+ * The job's picks and what is here of its take. A picked image that is not here stays the
+ * output's image all the same: it is looked up in the team store by the lock's pin, and never
+ * silently swapped for another one.
  */
 async function servedImages(
   job: Job,
   context: PlanContext,
   facts: { locked: LockedJob | undefined; record: JobRecord | undefined; take: number; forced: boolean },
-  reasons: string[],
 ): Promise<{ picks: number[]; available: ImageRecord[]; served: (ImageRecord | undefined)[] }> {
   const { locked, record, take, forced } = facts
-  let picks = forced ? firstPicks(job.n) : outputPicks(job, locked, take)
+  const picks = forced ? firstPicks(job.n) : outputPicks(job, locked, take, record)
   if (forced) return { picks, available: [], served: picks.map(() => undefined) }
-  let { available, served } = await availableImages(job, context, locked, record, take, picks)
-  if (served.some((image) => !image) && !picksAreFirst(picks)) {
-    const lost = picks.filter((_, index) => !served[index]).map((pick) => pick + 1)
-    reasons.push(
-      `picked image${lost.length === 1 ? '' : 's'} ${lost.join(', ')} of take ${take} ${lost.length === 1 ? 'is' : 'are'} neither in the store nor on disk: the outputs go back to the take's first images`,
-    )
-    picks = firstPicks(job.n)
-    ;({ available, served } = await availableImages(job, context, locked, record, take, picks))
-  }
-  return { picks, available, served }
+  return { picks, ...(await availableImages(job, context, locked, record, take, picks)) }
 }
 
 /**
  * How many images to make, and how many the take then has. Every output served: only the
  * candidates the take lacks, and none when what it lacks are candidates this store never had
  * (a fresh clone: the lock says the take is bigger than what is here; they are a teammate's).
- * Otherwise the take is made up to its `candidates` from the first missing image.
+ * An output not served: the take is made up to its `candidates` from the first missing image —
+ * unless the lock says that take has candidates this clone lacks: remaking it would pay for all of
+ * them again and replace the picks, so the job is `blocked` with what to do instead.
  */
 function imagesToMake(
   job: Job,
@@ -189,11 +183,20 @@ function imagesToMake(
   take: number,
   have: { available: readonly ImageRecord[]; served: readonly (ImageRecord | undefined)[] },
   reasons: string[],
-): { newImages: number; takeSize: number } {
+): { newImages: number; takeSize: number; blocked?: true } {
   const { available, served } = have
-  const known = Math.max(available.length, lockedTakeSize(job, locked, take))
-  if (served.some((image) => !image)) return { newImages: Math.max(0, job.candidates - available.length), takeSize: Math.max(job.candidates, known) }
-  if (available.length >= known) return { newImages: Math.max(0, job.candidates - available.length), takeSize: Math.max(job.candidates, known) }
+  const lockedSize = lockedTakeSize(job, locked, take)
+  const known = Math.max(available.length, lockedSize)
+  const takeSize = Math.max(job.candidates, known)
+  const missing = served.flatMap((image, index) => (image ? [] : [index]))
+  if (missing.length > 0 && lockedSize > Math.max(job.n, available.length)) {
+    const outputs = missing.map((index) => job.outputs[index]).join(', ')
+    reasons.push(
+      `${outputs} ${missing.length === 1 ? 'needs an image' : 'need images'} of take ${take}, which has ${lockedSize} images, of which only ${available.length} ${available.length === 1 ? 'is' : 'are'} here: nothing is generated again (that would pay for the whole take). Run images-edit pull, build where the take is, or --force ${job.recipe} for a new take.`,
+    )
+    return { newImages: 0, takeSize, blocked: true }
+  }
+  if (missing.length > 0 || available.length >= known) return { newImages: Math.max(0, job.candidates - available.length), takeSize }
   if (job.candidates > known) {
     reasons.push(
       `candidates grew to ${job.candidates}, but only ${available.length} of take ${take}'s ${known} images are here: nothing is generated (build where the take is, or --force ${job.recipe} for a new take)`,

@@ -56,8 +56,11 @@ export class TeamRemote {
    * generated (a teammate may have paid already): throws a refusal naming the jobs.
    */
   async hydrate(local: ResultStore, plan: Plan): Promise<number> {
-    // Free jobs (the local provider) are not worth asking for, nor refusing over.
-    const candidates = plan.jobs.filter((item) => item.status === 'generate' && !item.forced && item.job.paid)
+    // Free jobs (the local provider) are not worth asking for, nor refusing over. A job blocked
+    // because images of its take are not here (a take with candidates) is looked up too.
+    const candidates = plan.jobs.filter(
+      (item) => (item.status === 'generate' || (item.status === 'blocked' && unserved(item).length > 0)) && !item.forced && item.job.paid,
+    )
     if (candidates.length === 0) return 0
     const remote = await this.tryStore()
     if (remote instanceof Error) throw this.refusal(candidates.map((item) => ({ item, error: remote })))

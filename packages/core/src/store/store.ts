@@ -48,6 +48,8 @@ export interface JobRecord {
   model: string
   /** The take used when the lock does not say otherwise (the newest unless picked). */
   selectedTake: number
+  /** The last pick (`images-edit pick`): which images (1-based) of which take the outputs are; absent for the first ones. */
+  picked?: { take: number; images: number[] }
   takes: TakeRecord[]
 }
 

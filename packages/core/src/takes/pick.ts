@@ -1,9 +1,12 @@
 // `pick`: make other images of a job's takes its outputs. Free: planned as a restore from the store, never a generation.
+import { type BuildInputs, runBuild } from '../build/build.js'
 import { ingest } from '../build/restore.js'
+import type { BuildOptions, BuildResult } from '../build/types.js'
 import { ImagesEditError } from '../errors.js'
 import type { LockedJob, LockFile } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
+import { picksAreFirst } from '../plan/picks.js'
 import { createPlan, type Plan } from '../plan/plan.js'
 import type { ImageRecord } from '../store/store.js'
 import type { Workspace } from '../workspace/workspace.js'
@@ -38,24 +41,28 @@ export function parsePick(spec: string): { take: number; images?: number[] } {
  * only their files had them (a fresh clone), so picking back is free too.
  */
 export async function pickPlan(workspace: Workspace, loaded: LoadedManifest, request: PickRequest): Promise<{ job: Job; plan: Plan; images: number[] }> {
-  const job = findJob(loaded, request.job)
+  const named = findJob(loaded, request.job)
   // A take a teammate made (this clone has only the lock's picks of it): fetched from the team store.
-  if (workspace.remote && !(await takeIsHere(workspace, job.key, request.take))) await workspace.remote.fetchTake(workspace.store, job.key, request.take)
+  if (workspace.remote && !(await takeIsHere(workspace, named.key, request.take))) await workspace.remote.fetchTake(workspace.store, named.key, request.take)
   const { lock } = await workspace.lockStore.read()
   const journal = await workspace.journal.list()
-  const planWith = (assumed: LockFile) =>
+  const planWith = (assumed: LockFile, job: Job) =>
     createPlan([job], { lock: assumed, store: workspace.store, fileIndex: workspace.fileIndex, root: workspace.root, journal }, { only: new Set([job.id]) })
-  const current = (await planWith(lock)).jobs[0]
+  const current = (await planWith(lock, named)).jobs[0]
   if (current) await ingest(workspace, current)
 
-  const images = request.images ?? Array.from({ length: job.n }, (_, index) => index + 1)
-  const chosen = await chooseImages(workspace, job, lock.jobs[job.id], request.take, images)
+  const images = request.images ?? Array.from({ length: named.n }, (_, index) => index + 1)
+  const { chosen, size } = await chooseImages(workspace, named, lock.jobs[named.id], request.take, images)
+  // Candidates the manifest asks for beyond what the take has are a build's to make (paid), not
+  // the pick's: it is planned for the take as it is.
+  const job: Job = { ...named, candidates: Math.min(named.candidates, size) }
   const entry: LockedJob = {
     key: job.key,
     recipe: job.recipe,
     provider: job.provider,
     model: job.model,
     take: request.take,
+    ...(size > job.n ? { candidates: size } : {}),
     prompt: job.prompt,
     params: job.params,
     // Left empty: the build's commit writes the whole entry, and a difference makes sure it does.
@@ -65,9 +72,10 @@ export async function pickPlan(workspace: Workspace, loaded: LoadedManifest, req
       return { path, image: images[index] as number, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
     }),
   }
-  const plan = await planWith({ ...lock, jobs: { ...lock.jobs, [job.id]: entry } })
+  const plan = await planWith({ ...lock, jobs: { ...lock.jobs, [job.id]: entry } }, job)
   const item = plan.jobs[0]
-  if (!item || item.status === 'generate' || item.status === 'blocked') {
+  const asked = item?.picks.every((pick, index) => pick + 1 === images[index]) && item.served.every(Boolean)
+  if (!item || !asked || item.status === 'generate' || item.status === 'blocked') {
     throw new ImagesEditError(
       'STORE',
       `take ${request.take} of ${job.id} cannot be written from what is here (${item?.reasons.join('; ') || 'no plan'}); nothing was changed`,
@@ -91,6 +99,31 @@ async function takeIsHere(workspace: Workspace, key: string, take: number): Prom
   return true
 }
 
+/**
+ * Runs a pick: its plan as a frozen restore-only build (it cannot generate), which writes the
+ * outputs and the lock entry; then the record's selected take follows, so the pick also holds
+ * where the lock does not decide (after the recipe changes and changes back).
+ */
+export async function runPick(
+  workspace: Workspace,
+  inputs: Pick<BuildInputs, 'loaded' | 'providers'>,
+  request: PickRequest,
+  options: Pick<BuildOptions, 'onEvent' | 'forceLock'> = {},
+): Promise<BuildResult> {
+  const { job, plan } = await pickPlan(workspace, inputs.loaded, request)
+  const result = await runBuild(workspace, { ...inputs, plan, frozen: true, restoreOnly: true }, { ...options, loaded: inputs.loaded, only: [job.id] })
+  const record = await workspace.store.getRecord(job.key)
+  const picks = plan.jobs[0]?.picks.map((pick) => pick + 1) ?? []
+  const first = picksAreFirst(picks.map((pick) => pick - 1))
+  const same =
+    record?.selectedTake === request.take && (record.picked?.take === request.take ? record.picked.images.join() : '') === (first ? '' : picks.join())
+  if (record && result.failed.length === 0 && !same && record.takes.some((take) => take.take === request.take)) {
+    const { picked: _old, ...rest } = record
+    await workspace.store.putRecord({ ...rest, selectedTake: request.take, ...(first ? {} : { picked: { take: request.take, images: picks } }) })
+  }
+  return result
+}
+
 /** The job an id names: a job id, or a recipe that has exactly one job. */
 function findJob(loaded: LoadedManifest, id: string): Job {
   const exact = loaded.jobs.find((job) => job.id === id)
@@ -104,7 +137,13 @@ function findJob(loaded: LoadedManifest, id: string): Job {
 }
 
 /** The images `images` name in take `take`, from the store's record, else the lock's own pins of that take; throws naming what is there. */
-async function chooseImages(workspace: Workspace, job: Job, locked: LockedJob | undefined, take: number, images: readonly number[]): Promise<ImageRecord[]> {
+async function chooseImages(
+  workspace: Workspace,
+  job: Job,
+  locked: LockedJob | undefined,
+  take: number,
+  images: readonly number[],
+): Promise<{ chosen: ImageRecord[]; size: number }> {
   if (images.length !== job.n) {
     throw new ImagesEditError(
       'USAGE',
@@ -127,7 +166,7 @@ async function chooseImages(workspace: Workspace, job: Job, locked: LockedJob | 
       `${job.id} has no take ${take} here${takes.length > 0 ? `; its takes: ${takes.join(', ')}` : ' (it has not been generated)'}. See images-edit takes ${job.recipe}.`,
     )
   }
-  return images.map((image) => {
+  const chosen = images.map((image) => {
     const found = known.get(image)
     if (found) return found
     throw new ImagesEditError(
@@ -135,4 +174,7 @@ async function chooseImages(workspace: Workspace, job: Job, locked: LockedJob | 
       `take ${take} of ${job.id} has no image ${image} here; it has ${[...known.keys()].sort((a, b) => a - b).join(', ')}. See images-edit takes ${job.recipe}.`,
     )
   })
+  // How many images the take has: what the record, the lock and the pick know of it.
+  const lockedSize = locked?.key === job.key && locked.take === take ? Math.max(locked.candidates ?? 0, locked.outputs.length) : 0
+  return { chosen, size: Math.max(lockedSize, ...known.keys()) }
 }
