@@ -130,6 +130,8 @@ export class Project {
     const { workspace } = this
     const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
+    // Before the lock is read: a teammate's lock is accounted for by what the team store has.
+    await this.attachRemote(loaded)
     const { lock } = await workspace.lockStore.read()
     const journal = await workspace.journal.list()
     const replan = () =>

@@ -88,7 +88,9 @@ export class LockStore {
       // A lock that verifies (a clone, a merge) is the one later edits are compared with.
       if (reason === undefined && written?.sha256 !== textHash && this.verify) await this.writeWritten(textHash, lock).catch(() => {})
     }
-    await this.writeCache(textHash, state)
+    // A verdict of "edited by hand" is not kept on disk: new evidence (a pull, a team store) may
+    // account for the lock on the next run.
+    if (!state.handEdited) await this.writeCache(textHash, state)
     this.last = { textHash, state }
     return state
   }

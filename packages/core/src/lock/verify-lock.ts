@@ -6,18 +6,24 @@ import type { LockedJob, LockVerifier, WrittenLock } from './lock-file.js'
 
 const HEX64 = /^[0-9a-f]{64}$/
 
-/** Where a lock's entries can be checked: the project root (outputs on disk) and the store. */
+/** Where a lock's entries can be checked: the project root (outputs on disk), the store, and the team store when there is one. */
 export interface LockEvidence {
   root: string
   store: ResultStore
   fileIndex: FileIndex
+  /**
+   * Whether the team store has every one of these objects; false when there is none or it cannot
+   * be asked. A teammate's lock names images only the team store has (outputs out of git).
+   */
+  remoteHas?: (hashes: readonly string[]) => Promise<boolean>
 }
 
 /**
  * The {@link LockVerifier} of a project. A lock text images-edit did not write is accepted when
  * each entry is accounted for: it is the entry images-edit last wrote, or its outputs are on disk
  * with the sha256 it names (a clone, a merge, a checkout: outputs are committed with the lock),
- * or the store has that take of that key with those images. An entry the store contradicts, a
+ * or the store has that take of that key with those images, or the team store has those images
+ * (a teammate's build, with the outputs out of git). An entry the store contradicts, a
  * new entry nothing backs (once images-edit has written a lock here), or an entry removed while
  * its outputs are still on disk as written, is a hand edit.
  */
@@ -45,6 +51,8 @@ async function checkEntry(id: string, entry: LockedJob, written: WrittenLock | u
   const record = await evidence.store.getRecord(entry.key)
   const take = record?.takes.find((item) => item.take === entry.take)
   if (take && entry.outputs.every((output, index) => take.images[(output.image ?? index + 1) - 1]?.sha256 === output.sha256)) return undefined
+  // Asked last, and only for a lock images-edit did not write here: the one check that needs the network.
+  if (outputs.length > 0 && (await evidence.remoteHas?.(entry.outputs.map((output) => output.sha256)))) return undefined
   if (record) return `the entry for ${id} names images (take ${entry.take}) that neither the outputs on disk nor the store have for its key`
   if (written) return `the entry for ${id} is backed neither by its outputs on disk nor by the store`
   // A fresh clone without outputs (a remote store): nothing to check against.

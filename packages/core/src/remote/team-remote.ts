@@ -5,7 +5,10 @@ import pLimit from 'p-limit'
 import { ImagesEditError, RefusalError } from '../errors.js'
 import type { Plan, PlannedJob } from '../plan/plan.js'
 import type { JobRecord, ResultStore, TakeRecord } from '../store/store.js'
+import { mergeRecords } from './merge-records.js'
 import type { RemoteConfig } from './remote-config.js'
+
+export { mergeRecords } from './merge-records.js'
 
 export const HEX64 = /^[0-9a-f]{64}$/
 /** Jobs looked up, and records pushed, at once. */
@@ -121,6 +124,17 @@ export class TeamRemote {
       return false
     await local.putRecord(mergeRecords(await local.getRecord(key), record))
     return true
+  }
+
+  /** Whether the remote has every one of these objects; false when it cannot be asked (or a configuration mistake keeps it from opening). */
+  async hasAll(hashes: readonly string[]): Promise<boolean> {
+    try {
+      const remote = await this.tryStore()
+      if (remote instanceof Error || !hashes.every((hash) => HEX64.test(hash))) return false
+      return (await Promise.all(hashes.map((hash) => remote.hasObject(hash)))).every(Boolean)
+    } catch {
+      return false
+    }
   }
 
   /** Remembers keys whose results are to be pushed, durably, before any upload starts. */
@@ -274,18 +288,4 @@ async function fetchAll(local: ResultStore, remote: ResultStore, hashes: readonl
     await local.putObject(bytes, hash)
   }
   return true
-}
-
-/**
- * `ours` with every take of `theirs` it does not have. Where both have a take, the one with more
- * images is kept (ours when equal): a partial take never replaces a complete one.
- */
-export function mergeRecords(theirs: JobRecord | undefined, ours: JobRecord): JobRecord {
-  if (!theirs) return ours
-  const byNumber = new Map(theirs.takes.map((take) => [take.take, take]))
-  for (const take of ours.takes) {
-    const other = byNumber.get(take.take)
-    if (!other || take.images.length >= other.images.length) byNumber.set(take.take, take)
-  }
-  return { ...ours, takes: [...byNumber.values()].sort((a, b) => a.take - b.take) }
 }

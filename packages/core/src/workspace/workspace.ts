@@ -56,7 +56,12 @@ export class Workspace {
   /** Opens the files of the project around `manifestPath`: the lock checks its entries against outputs and store; the stat cache is read. */
   static async open(manifestPath: string, store?: ResultStore): Promise<Workspace> {
     const workspace = new Workspace(manifestPath, store)
-    workspace.lockStore.verify = lockVerifier({ root: workspace.root, store: workspace.store, fileIndex: workspace.fileIndex })
+    workspace.lockStore.verify = lockVerifier({
+      root: workspace.root,
+      store: workspace.store,
+      fileIndex: workspace.fileIndex,
+      remoteHas: (hashes) => workspace.remote?.hasAll(hashes) ?? Promise.resolve(false),
+    })
     await workspace.fileIndex.load()
     return workspace
   }
