@@ -160,7 +160,7 @@ describe('browser: the Vite plugin in Chromium', () => {
 
     // The panel, never reloaded, shows every recipe ready.
     await panel.waitForFunction(() => Array.from(document.querySelectorAll('[data-recipe]')).every((card) => card.getAttribute('data-state') === 'ready'))
-    expect(await panel.locator('[data-recipe="sky"] .label').allTextContents()).toEqual(['Refs', 'Mask', 'Outputs'])
+    expect(await panel.locator('[data-recipe="sky"] .label').allTextContents()).toEqual(['Refs', 'Mask', 'Outputs', 'Takes'])
 
     // A broken manifest edit shows in Vite's overlay with its location; fixing it clears the overlay, still without a reload.
     await writeFile(join(dir, 'images.edit.yaml'), manifest.replace('ratio: "4:5"', 'ratio: "7:5"'))

@@ -44,7 +44,11 @@ function reference(src: string, caption: string): HTMLElement {
 document
   .querySelector('#app')
   ?.append(
-    section('hero', 'Two references blended into one 16:9 poster.', picture(hero, 'hero', `hero · ${hero.width}×${hero.height}`)),
+    section(
+      'hero',
+      'Two references blended into one 16:9 poster; three candidates per take, pick one in the dev panel.',
+      picture(hero, 'hero', `hero · ${hero.width}×${hero.height}`),
+    ),
     section(
       'portrait-sky',
       'A mask: only its transparent part (the background) is repainted.',
@@ -52,7 +56,7 @@ document
       reference(mask, 'mask'),
       picture(portraitSky, 'portrait-sky', `result · ${portraitSky.width}×${portraitSky.height}`),
     ),
-    section('avatar', 'n: 3 — three takes of one recipe.', ...avatar.images.map((image, index) => picture(image, 'avatar', `take ${index + 1}`))),
+    section('avatar', 'n: 3 — three images of one recipe.', ...avatar.images.map((image, index) => picture(image, 'avatar', `image ${index + 1}`))),
     section(
       'product',
       'each: one job per file in refs/products.',

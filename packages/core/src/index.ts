@@ -72,7 +72,7 @@ export {
   type RunnerGates,
   runJobs,
 } from './run/run-jobs.js'
-export { DevSession, type DevSessionOptions, type JobPhase, type JobView, type ReadyImage, type SessionEvent } from './session/dev-session.js'
+export { DevSession, type DevSessionOptions, type JobPhase, type JobView, type ReadyImage, type SessionEvent, type TakeQuote } from './session/dev-session.js'
 export { type ProjectPaths, WatchedInputs, type WatchedPaths } from './session/watched-inputs.js'
 export { sweepTemporaryFiles, TEMP_MARKER, writeFileAtomic } from './store/atomic-write.js'
 export { FileSystemStore } from './store/fs-store.js'

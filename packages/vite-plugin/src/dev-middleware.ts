@@ -1,10 +1,14 @@
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
+import { isInside } from '@images-edit/core'
 import { type DevContext, IMAGE_PREFIX, PANEL_PREFIX } from './dev-context.js'
 import { TAG } from './messages.js'
+import { ACTIONS, type Action, serveAction } from './panel-actions.js'
 import { PANEL_HTML } from './panel-page.js'
 import type { PanelStream } from './panel-stream.js'
+import type { PanelTakes } from './panel-takes.js'
 
 const CONTENT_TYPES: Record<string, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' }
 const INPUT_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' }
@@ -13,7 +17,7 @@ const INPUT_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'imag
 export type Middleware = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void
 
 /** Connect middleware: images, placeholders and the panel. Anything else goes to Vite. */
-export function devMiddleware(context: DevContext, panel: PanelStream): Middleware {
+export function devMiddleware(context: DevContext, panel: PanelStream, takes: PanelTakes): Middleware {
   return (request, response, next) => {
     const url = new URL(request.url ?? '/', 'http://localhost')
     const { base } = context
@@ -26,16 +30,24 @@ export function devMiddleware(context: DevContext, panel: PanelStream): Middlewa
     } else if (path === PANEL_PREFIX.slice(0, -1)) {
       response.writeHead(302, { Location: `${base}${PANEL_PREFIX.slice(1)}` }).end()
     } else if (path.startsWith(PANEL_PREFIX)) {
-      servePanel(context, panel, path.slice(PANEL_PREFIX.length), request, response).catch(next)
+      servePanel(context, { panel, takes }, path.slice(PANEL_PREFIX.length), request, response).catch(next)
     } else {
       next()
     }
   }
 }
 
-/** The panel's routes: its page, its state, its event stream, and the refs and masks it shows. */
-async function servePanel(context: DevContext, panel: PanelStream, route: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  if (route === '' || route === 'index.html') {
+/** The panel's routes: its page, its state, its event stream, the refs, masks and take images it shows, and its actions. */
+async function servePanel(
+  context: DevContext,
+  { panel, takes }: { panel: PanelStream; takes: PanelTakes },
+  route: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  if ((ACTIONS as readonly string[]).includes(route)) {
+    await serveAction(context, takes, route as Action, request, response)
+  } else if (route === '' || route === 'index.html') {
     response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' }).end(PANEL_HTML)
   } else if (route === 'state.json') {
     response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-cache' }).end(JSON.stringify(panel.state()))
@@ -43,6 +55,8 @@ async function servePanel(context: DevContext, panel: PanelStream, route: string
     panel.open(request, response)
   } else if (route.startsWith('file/')) {
     await serveInput(context, decodeURIComponent(route.slice('file/'.length)), response)
+  } else if (route.startsWith('take-image/')) {
+    await serveTakeImage(context, takes, route.slice('take-image/'.length), response)
   } else {
     response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found')
   }
@@ -86,4 +100,32 @@ async function serveInput(context: DevContext, path: string, response: ServerRes
   }
   const bytes = await readFile(join(project.root, path))
   response.writeHead(200, { 'Content-Type': type, 'Content-Length': bytes.byteLength, 'Cache-Control': 'no-cache' }).end(bytes)
+}
+
+/**
+ * Serves an image of a take to the panel by its sha256 — only one that a listed take of a manifest
+ * job names (never a path, never any other object of the store): from the store (verified), else
+ * from the output file that shows it on a fresh clone, when its bytes still have that sha256.
+ */
+async function serveTakeImage(context: DevContext, takes: PanelTakes, sha256: string, response: ServerResponse): Promise<void> {
+  await context.whenStarted().catch(() => {})
+  const { project } = context
+  const listed = /^[0-9a-f]{64}$/.test(sha256) ? await takes.image(sha256) : undefined
+  let bytes = listed?.stored && project ? await project.store.getObject(sha256) : undefined
+  if (!bytes && listed?.file && project && isInside(project.root, join(project.root, listed.file))) {
+    const file = await readFile(join(project.root, listed.file)).catch(() => undefined)
+    if (file && createHash('sha256').update(file).digest('hex') === sha256) bytes = file
+  }
+  if (!listed || !bytes) {
+    response.writeHead(404, { 'Content-Type': 'text/plain' }).end(`${TAG} not an image of a take of the manifest's jobs: ${sha256}`)
+    return
+  }
+  response
+    .writeHead(200, {
+      'Content-Type': CONTENT_TYPES[listed.format] ?? 'application/octet-stream',
+      'Content-Length': bytes.byteLength,
+      // Content-addressed: the same URL always has the same bytes.
+      'Cache-Control': 'private, max-age=31536000, immutable',
+    })
+    .end(bytes)
 }

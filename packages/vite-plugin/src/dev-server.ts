@@ -10,6 +10,7 @@ import { dtsPath, renderDts, writeDts } from './dts.js'
 import { InputRefresh } from './input-refresh.js'
 import { displayPath, TAG } from './messages.js'
 import { PanelStream } from './panel-stream.js'
+import { PanelTakes } from './panel-takes.js'
 
 export { CLOSE_GRACE_MS, type DevOptions, IMAGE_PREFIX, PANEL_PREFIX } from './dev-context.js'
 
@@ -27,6 +28,7 @@ export class DevServerBridge {
   private readonly inputs: InputRefresh
   private readonly reporter: DevReporter
   private readonly panel: PanelStream
+  private readonly takes: PanelTakes
   private started: Promise<void> | undefined
   /** Connect middleware: images, placeholders and the panel. Anything else goes to Vite. */
   readonly middleware: Middleware
@@ -38,8 +40,9 @@ export class DevServerBridge {
     this.hmr = new DevHmr(this.context, this.modules)
     this.inputs = new InputRefresh(this.context)
     this.reporter = new DevReporter(this.context)
-    this.panel = new PanelStream(this.context, this.modules)
-    this.middleware = devMiddleware(this.context, this.panel)
+    this.takes = new PanelTakes(this.context, () => this.panel.push())
+    this.panel = new PanelStream(this.context, this.modules, this.takes)
+    this.middleware = devMiddleware(this.context, this.panel, this.takes)
     if (!options.lazy) void this.ready
   }
 
@@ -81,6 +84,7 @@ export class DevServerBridge {
     this.inputs.close()
     this.hmr.close()
     this.panel.close()
+    this.takes.close()
     await this.started?.catch(() => {})
     // Paid calls already sent are answered (their task ids journaled, their results kept) for up
     // to CLOSE_GRACE_MS; only then are they abandoned.
@@ -110,6 +114,7 @@ export class DevServerBridge {
     this.reporter.report(event)
     if (event.type === 'manifest:ok') void this.writeTypes()
     if (event.type === 'job') this.hmr.schedule()
+    if (this.context.options.panel) this.takes.onEvent(event)
     this.panel.push()
   }
 

@@ -1,7 +1,11 @@
+import { REVIEW_SCRIPT } from './panel-review-script.js'
+import { PANEL_SCRIPT } from './panel-script.js'
+
 /**
  * The dev panel at `/__images-edit/`: one self-contained page (no framework, no build step) that
  * reads `state.json` once and then follows `events` (server-sent events). Everything it shows
- * comes from the engine's job views; it decides nothing.
+ * comes from the engine's job views and takes; its actions (pick, new take) are POSTs the server
+ * decides.
  */
 export const PANEL_HTML = `<!doctype html>
 <html lang="en">
@@ -79,6 +83,64 @@ export const PANEL_HTML = `<!doctype html>
   .reasons { margin: 8px 0 0; padding-left: 18px; color: var(--muted); font-size: 12.5px; }
   .empty { color: var(--muted); text-align: center; padding: 80px 0; }
   footer { color: var(--muted); font-size: 12px; text-align: center; padding: 0 0 28px; }
+  .card.wide { grid-column: 1 / -1; }
+  .button { border: 1px solid var(--line); background: var(--card); color: var(--ink); border-radius: 8px; padding: 5px 12px; font: inherit; font-size: 13px; cursor: pointer; }
+  .button:hover:not(:disabled) { border-color: var(--accent); }
+  .button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
+  .button:disabled { opacity: .5; cursor: not-allowed; }
+  .link { background: none; border: 0; padding: 0 0 0 10px; color: var(--accent); font: inherit; cursor: pointer; }
+  .review { margin-top: 12px; padding-top: 10px; border-top: 1px solid var(--line); }
+  .review > summary { cursor: pointer; display: flex; align-items: center; gap: 10px; list-style: none; }
+  .review > summary::-webkit-details-marker { display: none; }
+  .review > summary::before { content: '▸'; color: var(--muted); transition: transform .15s; }
+  .review[open] > summary::before { transform: rotate(90deg); }
+  .review-summary { color: var(--muted); font-size: 12.5px; }
+  .review-tools { display: flex; gap: 12px; align-items: center; justify-content: flex-end; margin: 4px 0 2px; }
+  .slot { font-size: 12.5px; color: var(--muted); }
+  .take { margin-top: 10px; padding: 10px 12px 12px; border-radius: 10px; background: var(--soft); }
+  .take[data-current="true"] { box-shadow: inset 0 0 0 2px color-mix(in srgb, var(--accent) 45%, transparent); }
+  .take-head { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: center; font-size: 12.5px; color: var(--muted); margin-bottom: 8px; }
+  .take-head b { color: var(--ink); font-size: 13.5px; }
+  .tag.current { background: var(--accent); color: #fff; }
+  .candidates { display: flex; gap: 14px; flex-wrap: wrap; }
+  .candidate { margin: 0; width: 246px; display: flex; flex-direction: column; gap: 4px; }
+  .candidate .pick { position: relative; display: block; padding: 0; border: 3px solid transparent; border-radius: 10px; overflow: hidden; cursor: pointer; background: repeating-conic-gradient(#d9dbe4 0% 25%, #ffffff 0% 50%) 50% / 12px 12px; }
+  .candidate .pick:hover { border-color: color-mix(in srgb, var(--accent) 55%, transparent); }
+  .candidate[data-picked="true"] .pick { border-color: var(--ready); cursor: default; }
+  .candidate[data-busy="true"] .pick { opacity: .55; cursor: progress; }
+  .candidate img { display: block; width: 100%; height: auto; }
+  .picked-mark { position: absolute; left: 6px; top: 6px; background: var(--ready); color: #fff; font-size: 11px; font-weight: 700; padding: 1px 8px; border-radius: 999px; }
+  .candidate figcaption { display: flex; justify-content: space-between; font-size: 12px; color: var(--muted); }
+  dialog.sheet { border: 1px solid var(--line); border-radius: 14px; background: var(--card); color: var(--ink); padding: 16px 18px; box-shadow: var(--shadow); max-width: min(92vw, 1200px); }
+  dialog.sheet::backdrop { background: rgba(10, 12, 20, .55); }
+  .sheet-head { display: flex; align-items: center; gap: 14px; margin-bottom: 10px; }
+  .sheet-head .close { margin-left: auto; }
+  .close { border: 0; background: none; color: var(--muted); font-size: 22px; line-height: 1; cursor: pointer; }
+  #viewer img { display: block; max-width: 86vw; max-height: 78vh; margin: 0 auto; }
+  #viewer p { margin: 8px 0 0; color: var(--muted); font: 12.5px ui-monospace, monospace; }
+  .seg { display: inline-flex; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+  .seg button { border: 0; background: var(--card); color: var(--ink); padding: 4px 12px; font: inherit; font-size: 13px; cursor: pointer; }
+  .seg button[aria-pressed="true"] { background: var(--accent); color: #fff; }
+  #compare-body { --split: 50%; position: relative; display: grid; width: min(86vw, 1000px); }
+  #compare-body figure { margin: 0; position: relative; }
+  #compare-body img { display: block; width: 100%; height: auto; }
+  #compare-body figcaption { position: absolute; bottom: 8px; font-size: 12px; color: #fff; background: rgba(0,0,0,.6); padding: 2px 8px; border-radius: 6px; }
+  #compare-body[data-mode="slider"] figure { grid-area: 1 / 1; }
+  #compare-body[data-mode="slider"] figure:first-child figcaption { left: 8px; }
+  #compare-body[data-mode="slider"] .over { clip-path: inset(0 0 0 var(--split)); }
+  #compare-body[data-mode="slider"] .over figcaption { right: 8px; }
+  #compare-body[data-mode="slider"]::after { content: ''; position: absolute; top: 0; bottom: 0; left: var(--split); width: 2px; background: #fff; box-shadow: 0 0 4px rgba(0,0,0,.5); pointer-events: none; }
+  #compare-body[data-mode="side"] { grid-template-columns: 1fr 1fr; gap: 12px; }
+  #compare-body[data-mode="side"] figcaption { left: 8px; }
+  #compare-range { width: 100%; margin: 10px 0 0; }
+  .actions { display: flex; justify-content: flex-end; gap: 10px; margin-top: 14px; }
+  #confirm-take { width: min(92vw, 520px); }
+  #confirm-take h2 { margin: 0 0 8px; font-size: 16px; }
+  #confirm-take .cost { font-size: 15px; font-weight: 600; margin: 0 0 6px; }
+  #take-note { color: var(--muted); font-size: 12.5px; margin: 0; }
+  #take-unpriced { color: var(--blocked); font-size: 12.5px; margin: 6px 0 0; padding-left: 18px; }
+  #toast { position: fixed; right: 20px; bottom: 20px; z-index: 5; max-width: 460px; padding: 10px 14px; border-radius: 10px; background: var(--ink); color: var(--bg); box-shadow: var(--shadow); font-size: 13px; }
+  #toast.bad { background: var(--failed); color: #fff; }
 </style>
 </head>
 <body>
@@ -92,122 +154,29 @@ export const PANEL_HTML = `<!doctype html>
   <div id="banners"></div>
   <section class="grid" id="recipes" aria-live="polite"></section>
 </main>
+<dialog id="viewer" class="sheet"><form method="dialog" class="sheet-head"><button class="close" aria-label="close">×</button></form><img id="viewer-image" alt=""><p id="viewer-caption"></p></dialog>
+<dialog id="compare" class="sheet">
+  <div class="sheet-head"><b id="compare-title"></b><span class="seg" id="compare-modes" role="group" aria-label="compare as"><button type="button" data-mode="slider" aria-pressed="true">Slider</button><button type="button" data-mode="side" aria-pressed="false">Side by side</button></span><button type="button" class="close" data-close aria-label="close">×</button></div>
+  <div id="compare-body" data-mode="slider">
+    <figure><img id="compare-current" alt="the current output"><figcaption>current output</figcaption></figure>
+    <figure class="over"><img id="compare-candidate" alt="the candidate"><figcaption id="compare-candidate-caption">candidate</figcaption></figure>
+  </div>
+  <input id="compare-range" type="range" min="0" max="100" value="50" aria-label="slide between the current output and the candidate">
+  <div class="actions"><button type="button" class="button" data-close>Close</button><button type="button" class="button primary" id="compare-pick">Pick this candidate</button></div>
+</dialog>
+<dialog id="confirm-take" class="sheet">
+  <h2 id="take-title"></h2>
+  <p class="cost" id="take-cost"></p>
+  <p id="take-note"></p>
+  <ul id="take-unpriced"></ul>
+  <p class="error" id="take-error" hidden></p>
+  <div class="actions"><button type="button" class="button" data-close>Cancel</button><button type="button" class="button primary" id="take-confirm">Generate</button></div>
+</dialog>
+<div id="toast" role="status" aria-live="polite" hidden></div>
 <footer>Updates live from the Vite dev server · outputs marked <b>placeholder</b> are the offline <code>local</code> provider's stand-ins</footer>
 <script type="module">
-const PHASES = ['ready', 'running', 'queued', 'blocked', 'failed']
-const RANK = { failed: 5, blocked: 4, running: 3, queued: 2, ready: 1 }
-let filter = null
-let last = null
-const cards = new Map()
-
-const esc = (value) => String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
-
-function recipeState(jobs) {
-  return jobs.reduce((worst, job) => (RANK[job.phase] > RANK[worst] ? job.phase : worst), 'ready')
-}
-
-function thumb(url, title, extra = '') {
-  return '<a class="thumb" href="' + esc(url) + '" target="_blank" title="' + esc(title) + '"><img loading="lazy" alt="' + esc(title) + '" src="' + esc(url) + '">' + extra + '</a>'
-}
-
-function renderJob(job, showHead, showPrompt) {
-  const refs = job.refs.map((ref) => thumb(ref.url, ref.source)).join('')
-  const mask = job.mask ? '<div class="group"><span class="label">Mask</span><div class="thumbs">' + thumb(job.mask.url, job.mask.source) + '</div></div>' : ''
-  const outputs = job.outputs.map((output) => {
-    const size = output.width ? '<span class="size">' + output.width + '×' + output.height + '</span>' : ''
-    const flag = !output.ready ? '<span class="flag">placeholder</span>' : job.local ? '<span class="flag">local</span>' : ''
-    return thumb(output.src, output.path + (output.ready ? '' : ' (placeholder until ready)'), size + flag)
-  }).join('')
-  const running = job.phase === 'running' || job.phase === 'queued'
-  const progress = running
-    ? '<div class="progress' + (job.percent === undefined ? ' indeterminate' : '') + '"><div style="width:' + (job.percent ?? 0) + '%"></div></div><div class="stage">' + esc(job.stage ?? job.phase) + (job.percent !== undefined ? ' · ' + job.percent + '%' : '') + '</div>'
-    : ''
-  const error = job.error ? '<div class="error">' + esc(job.error) + '</div>' : ''
-  const reasons = job.reasons.length && job.phase !== 'ready' ? '<ul class="reasons">' + job.reasons.map((r) => '<li>' + esc(r) + '</li>').join('') + '</ul>' : ''
-  const head = showHead ? '<div class="job-head" data-state="' + job.phase + '"><span>' + esc(job.id) + '</span><span title="cache key">#' + esc(job.key) + '</span><span class="state"><span class="dot"></span>' + job.phase + '</span></div>' : ''
-  const prompt = showPrompt ? '<div class="prompt job-prompt">' + esc(job.prompt) + '</div>' : ''
-  return '<div class="job" data-job="' + esc(job.id) + '" data-state="' + job.phase + '">' + head + prompt +
-    '<div class="row"><div class="group"><span class="label">Refs</span><div class="thumbs">' + refs + '</div></div>' + mask +
-    '<div class="group outputs"><span class="label">Outputs</span><div class="thumbs">' + outputs + '</div></div></div>' +
-    progress + error + reasons + '</div>'
-}
-
-function renderCard(recipe) {
-  const first = recipe.jobs[0]
-  const state = recipeState(recipe.jobs)
-  const size = first.size ? first.size.width + '×' + first.size.height : 'auto size'
-  const meta = [
-    '<span class="tag">' + esc(first.provider) + '</span>',
-    first.local ? '<span class="tag placeholder">placeholder results</span>' : '',
-    '<span>' + esc(first.model) + '</span>',
-    '<span>' + size + ' ' + esc(first.format) + '</span>',
-    first.n > 1 ? '<span>n = ' + first.n + '</span>' : '',
-    recipe.jobs.length > 1 ? '<span>each × ' + recipe.jobs.length + '</span>' : '',
-    recipe.jobs.length === 1 ? '<span title="cache key">#' + esc(first.key) + '</span>' : '',
-  ].join('')
-  // One prompt for the recipe, or (an each fan-out with {stem} in it) one per job.
-  const shared = recipe.jobs.every((job) => job.prompt === first.prompt)
-  return '<div class="top"><h3>' + esc(recipe.id) + '</h3><span class="state"><span class="dot"></span>' + state + '</span></div>' +
-    '<div class="meta">' + meta + '</div>' +
-    (shared ? '<div class="prompt">' + esc(first.prompt) + '</div>' : '') +
-    recipe.jobs.map((job) => renderJob(job, recipe.jobs.length > 1, !shared)).join('')
-}
-
-function render(state) {
-  last = state
-  document.getElementById('manifest').textContent = state.manifest
-  const counts = document.getElementById('counts')
-  counts.innerHTML = PHASES.filter((phase) => state.counts[phase] > 0 || phase === 'ready').map((phase) =>
-    '<button class="chip" data-phase="' + phase + '" aria-pressed="' + (filter === phase) + '"><span class="dot" style="background:var(--' + phase + ')"></span>' + state.counts[phase] + ' ' + phase + '</button>').join('')
-  const banners = []
-  if (state.error) banners.push('<div class="banner error"><h2>images-edit cannot run</h2><pre>' + esc(state.error) + '</pre></div>')
-  if (state.manifestErrors) banners.push('<div class="banner error" id="manifest-errors"><h2>The manifest has errors — showing the last good state</h2><pre>' + esc(state.manifestErrors) + '</pre></div>')
-  if (state.warnings.length) banners.push('<div class="banner warn"><h2>Warnings</h2><pre>' + esc(state.warnings.join('\\n')) + '</pre></div>')
-  document.getElementById('banners').innerHTML = banners.join('')
-
-  const grid = document.getElementById('recipes')
-  const seen = new Set()
-  for (const recipe of state.recipes) {
-    seen.add(recipe.id)
-    const html = renderCard(recipe)
-    let card = cards.get(recipe.id)
-    if (!card) {
-      card = document.createElement('article')
-      card.className = 'card'
-      card.dataset.recipe = recipe.id
-      cards.set(recipe.id, card)
-    }
-    grid.appendChild(card)
-    card.dataset.state = recipeState(recipe.jobs)
-    card.hidden = filter !== null && !recipe.jobs.some((job) => job.phase === filter)
-    if (card.dataset.html !== html) {
-      card.innerHTML = html
-      card.dataset.html = html
-    }
-  }
-  for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id) }
-  if (state.recipes.length === 0 && !state.error) grid.innerHTML = '<p class="empty">No recipes yet.</p>'
-}
-
-document.getElementById('counts').addEventListener('click', (event) => {
-  const chip = event.target.closest('[data-phase]')
-  if (!chip) return
-  filter = filter === chip.dataset.phase ? null : chip.dataset.phase
-  if (last) render(last)
-})
-
-function setLive(on) {
-  const live = document.getElementById('live')
-  live.classList.toggle('on', on)
-  live.lastElementChild.textContent = on ? 'live' : 'reconnecting…'
-}
-
-fetch('state.json').then((response) => response.json()).then(render).catch(() => {})
-const events = new EventSource('events')
-events.addEventListener('state', (event) => render(JSON.parse(event.data)))
-events.addEventListener('open', () => setLive(true))
-events.addEventListener('error', () => setLive(false))
-</script>
+${PANEL_SCRIPT}
+${REVIEW_SCRIPT}</script>
 </body>
 </html>
 `

@@ -1,4 +1,4 @@
-import type { JobPhase, JobView } from '@images-edit/core'
+import { formatMoney, type JobPhase, type JobTakes, type JobView, MoneySum, type TakeInfo } from '@images-edit/core'
 
 /** One image slot of a job in the panel: the real output when ready, else its placeholder. */
 export interface PanelOutput {
@@ -7,6 +7,43 @@ export interface PanelOutput {
   width?: number
   height?: number
   ready: boolean
+}
+
+/** One image of a take: a candidate, picked for some outputs or not. */
+export interface PanelCandidate {
+  /** 1-based within its take. */
+  image: number
+  src: string
+  sha256: string
+  width: number
+  height: number
+  format: string
+  /** Outputs that show it now. */
+  outputs: string[]
+}
+
+/** One take of a job. */
+export interface PanelTake {
+  take: number
+  at?: string
+  provider: string
+  model: string
+  current: boolean
+  /** What its calls were estimated to cost when they ran: `≈ $0.51`, `free`, or why it is not known. */
+  cost: string
+  /** Only the lock knows it (a fresh clone): its picked images, none of its other candidates. */
+  lockOnly: boolean
+  candidates: PanelCandidate[]
+}
+
+/** What the panel needs to review a job: its takes, and which image of which take each output is. */
+export interface PanelReview {
+  take: number
+  /** 1-based image of the current take per output. */
+  picks: number[]
+  candidates: number
+  paid: boolean
+  takes: PanelTake[]
 }
 
 /** A job as the dev panel shows it. */
@@ -28,6 +65,8 @@ export interface PanelJob {
   refs: { source: string; url: string }[]
   mask?: { source: string; url: string }
   outputs: PanelOutput[]
+  /** Its takes and candidates, once listed. */
+  review?: PanelReview
   updatedAt: number
 }
 
@@ -54,6 +93,8 @@ export function panelState(
     warnings: string[]
     imageUrl: (view: JobView, index: number) => string
     fileUrl: (path: string) => string
+    takes: (view: JobView) => JobTakes | undefined
+    takeImageUrl: (sha256: string) => string
   },
 ): PanelState {
   const recipes = new Map<string, PanelJob[]>()
@@ -87,6 +128,7 @@ export function panelState(
           ...(image ? { width: image.width, height: image.height } : view.size ? { width: view.size.width, height: view.size.height } : {}),
         }
       }),
+      ...reviewOf(view, context.takes(view), context.takeImageUrl),
       updatedAt: view.updatedAt,
     }
     const list = recipes.get(view.recipe) ?? []
@@ -102,4 +144,47 @@ export function panelState(
     counts,
     at: Date.now(),
   }
+}
+
+/** A job's takes as the panel shows them (nothing while they are not listed, or the listing is of another key). */
+function reviewOf(view: JobView, takes: JobTakes | undefined, url: (sha256: string) => string): { review?: PanelReview } {
+  if (!takes || takes.key !== view.key) return {}
+  return {
+    review: {
+      take: takes.take,
+      picks: takes.picks,
+      candidates: takes.candidates,
+      paid: takes.paid,
+      takes: takes.takes.map((take) => ({
+        take: take.take,
+        ...(take.at ? { at: take.at } : {}),
+        provider: take.provider,
+        model: take.model,
+        current: take.current,
+        cost: takeCost(take, takes.paid),
+        lockOnly: take.lockOnly === true,
+        candidates: take.images.map((image) => ({
+          image: image.image,
+          src: url(image.sha256),
+          sha256: image.sha256,
+          width: image.width,
+          height: image.height,
+          format: image.format,
+          outputs: image.outputs,
+        })),
+      })),
+    },
+  }
+}
+
+/** What a take cost as estimated when its calls ran (output images only), or why that is not known. */
+function takeCost(take: TakeInfo, paid: boolean): string {
+  if (!paid) return 'free'
+  if (take.runs.length === 0) return take.lockOnly ? 'cost not recorded here' : 'no estimate recorded'
+  const sum = new MoneySum()
+  for (const run of take.runs) sum.add(run.estimate)
+  const amounts = sum.list().map((money) => `≈ ${formatMoney(money)}`)
+  const missing = take.runs.filter((run) => !run.estimate).length
+  if (amounts.length === 0) return 'no known price'
+  return missing > 0 ? `${amounts.join(' + ')} (+ ${missing} call${missing === 1 ? '' : 's'} with no known price)` : amounts.join(' + ')
 }

@@ -3,6 +3,7 @@ import { type DevContext, PANEL_PREFIX } from './dev-context.js'
 import type { DevModules } from './dev-modules.js'
 import { displayPath, formatDiagnostics } from './messages.js'
 import { type PanelState, panelState } from './panel-state.js'
+import type { PanelTakes } from './panel-takes.js'
 
 /** Progress events come in bursts: at most ten frames a second. */
 const PUSH_THROTTLE_MS = 100
@@ -18,6 +19,7 @@ export class PanelStream {
   constructor(
     private readonly context: DevContext,
     private readonly modules: DevModules,
+    private readonly takes: PanelTakes,
   ) {}
 
   /** What `/__images-edit/state.json` answers now. */
@@ -33,6 +35,8 @@ export class PanelStream {
       warnings,
       imageUrl: (view, index) => this.modules.imageUrl(view, index),
       fileUrl: (path) => `${base}${PANEL_PREFIX.slice(1)}file/${encodeURIComponent(path)}`,
+      takes: (view) => this.takes.of(view.id),
+      takeImageUrl: (sha256) => `${base}${PANEL_PREFIX.slice(1)}take-image/${sha256}`,
     })
   }
 

@@ -131,6 +131,35 @@ describe('DevSession', () => {
     expect(session.job('b')?.phase).toBe('ready')
   })
 
+  it('a new take keeps the current images until it is done, starts once however often it is asked, and a pick goes back for free', async () => {
+    const { session, local } = await setup()
+    await session.refresh()
+    await session.idle()
+    const first = session.job('a')?.images[0]?.sha256
+    const quote = await session.quoteTake('a')
+    expect(quote).toMatchObject({ job: 'a', take: 2, newImages: 1, paidImages: 0, text: { head: '1 new image on local: free' } })
+    local.hold()
+    // Asked twice at once (a double click, two tabs): one take, the second is refused.
+    const [started, again] = await Promise.allSettled([session.newTake('a', quote.token), session.newTake('a', quote.token)])
+    expect(started.status).toBe('fulfilled')
+    expect(again).toMatchObject({ status: 'rejected', reason: { message: 'a is being built right now; ask for a new take once it is done' } })
+    expect(session.job('a')?.images[0]?.sha256).toBe(first)
+    local.release()
+    await session.idle()
+    expect(local.calls.filter((call) => call.prompt === 'first')).toHaveLength(2)
+    const second = session.job('a')?.images[0]?.sha256
+    expect(second).not.toBe(first)
+    expect((await session.takes(['a']))[0]?.takes.map((take) => [take.take, take.current])).toEqual([
+      [1, false],
+      [2, true],
+    ])
+
+    const view = await session.pick({ job: 'a', take: 1 })
+    expect(view.images[0]?.sha256).toBe(first)
+    expect(local.calls.filter((call) => call.prompt === 'first')).toHaveLength(2)
+    await expect(session.pick({ job: 'a', take: 3 })).rejects.toThrow('a has no take 3 here; its takes: 1, 2. See images-edit takes a.')
+  })
+
   it('renders a placeholder of the exact size', async () => {
     const { session } = await setup()
     await session.refresh()

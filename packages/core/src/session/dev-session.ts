@@ -1,37 +1,20 @@
-import type { Diagnostic } from '../diagnostics.js'
 import { ImagesEditError } from '../errors.js'
 import type { Job } from '../manifest/job.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
-import type { Plan, PlannedJob } from '../plan/plan.js'
-import type { BuildResult, Project } from '../project.js'
+import type { PlannedJob } from '../plan/plan.js'
+import type { JobTakes, PickRequest, Project } from '../project.js'
 import type { RunEvent } from '../run/events.js'
 import { type JobView, nextView, readyImages, viewChange } from './job-view.js'
 import { Placeholders } from './placeholders.js'
+import { FROZEN_REASON, refreshPlan } from './refresh-plan.js'
+import { SessionReview, type TakeQuote } from './review.js'
+import { SessionBuilds } from './session-builds.js'
+import type { DevSessionOptions, SessionEvent } from './session-types.js'
 import { WatchedInputs, type WatchedPaths } from './watched-inputs.js'
 
-/** Why a job that needs generating waits in a frozen session. */
-const FROZEN_REASON =
-  'frozen (CI is set, or frozen was asked for): nothing is generated here. Build it where paying is intended (images-edit build --no-frozen, or imagesEdit({ frozen: false }) in Vite), then commit the lock and the outputs'
-
 export type { JobPhase, JobView, ReadyImage } from './job-view.js'
-
-/** What a session reports. */
-export type SessionEvent =
-  | { type: 'manifest:error'; diagnostics: Diagnostic[] }
-  | { type: 'manifest:ok'; jobs: number; warnings: Diagnostic[] }
-  | { type: 'job'; job: JobView }
-  | { type: 'run'; event: RunEvent }
-  | { type: 'build:done'; result: BuildResult }
-  | { type: 'error'; message: string }
-
-/** Options of {@link DevSession}. */
-export interface DevSessionOptions {
-  onEvent?: (event: SessionEvent) => void
-  /** Refuse to generate; restores still run. @default frozen exactly when `CI` is set (`resolveFrozen`) */
-  frozen?: boolean
-  /** Only these recipe or job ids. */
-  only?: readonly string[]
-}
+export type { TakeQuote } from './review.js'
+export type { DevSessionOptions, SessionEvent } from './session-types.js'
 
 /**
  * The engine side of `images-edit watch` and the Vite dev server: reload the manifest on demand,
@@ -44,14 +27,10 @@ export class DevSession {
   private loaded: LoadedManifest | undefined
   private readonly inputs: WatchedInputs
   private readonly views = new Map<string, JobView>()
-  /** Job id → key being built right now (possibly several keys over time). */
-  private readonly building = new Map<string, Set<string>>()
-  private readonly builds = new Set<Promise<unknown>>()
+  private readonly builds = new SessionBuilds()
   private refreshing: Promise<unknown> = Promise.resolve()
-  private readonly controller = new AbortController()
-  /** Abandons paid calls in flight (a second Ctrl-C, or a close that may not wait any longer). */
-  private readonly abandonController = new AbortController()
-  private readonly placeholders = new Placeholders(this.controller.signal)
+  private readonly placeholders = new Placeholders(this.builds.signal)
+  private readonly review: SessionReview
   private closed = false
 
   constructor(
@@ -59,6 +38,26 @@ export class DevSession {
     private readonly options: DevSessionOptions = {},
   ) {
     this.inputs = new WatchedInputs(project)
+    this.review = new SessionReview({
+      project,
+      loaded: () => this.loaded,
+      frozen: () => project.frozen(options.frozen),
+      building: (id) => this.inFlight().includes(id),
+      view: (id) => this.job(id),
+      startTake: async (loaded, job, quote) => {
+        const before = this.views.get(job.id)
+        // The outputs stay the current take's images until the new one is stored and written.
+        this.update(job, { phase: 'queued', stage: `new take ${quote.take}`, reasons: [`new take ${quote.take}: ${quote.text.head}`] })
+        await this.startBuild(loaded, [job], [job.id]).catch((error: unknown) => {
+          // Refused (the budget): the job shows what it showed before (unless its recipe changed
+          // meanwhile); the caller says why.
+          if (before?.key === job.key && this.views.get(job.id)?.key === job.key) this.update(job, before)
+          throw error
+        })
+      },
+      showReady: (job) => this.markReady(job),
+      report: (event) => this.emit({ type: 'run', event }),
+    })
   }
 
   /** The last manifest that validated, if any. */
@@ -102,7 +101,35 @@ export class DevSession {
    * serialized: a burst of file events makes one refresh after another, not overlapping ones.
    */
   refresh(): Promise<{ ok: boolean; started: string[] }> {
-    const next = this.refreshing.then(() => this.refreshNow())
+    return this.serially(() => this.refreshNow())
+  }
+
+  /** Every take and candidate of the jobs (of `only`), from the store's records and the lock. */
+  takes(only: readonly string[] = []): Promise<JobTakes[]> {
+    return this.review.takes(only)
+  }
+
+  /** Makes other images of a job's takes its outputs, free; its view (so its modules) then shows them. */
+  pick(request: PickRequest): Promise<JobView> {
+    return this.serially(() => this.review.pick(request))
+  }
+
+  /** What a new take of a job would make and cost, to show before asking for one. Refused when frozen. */
+  quoteTake(id: string): Promise<TakeQuote> {
+    return this.review.quote(id)
+  }
+
+  /**
+   * Starts a new (paid) take of a job, if `token` is still its quote's (what the user confirmed).
+   * Resolves once the take passed the budget, never waiting for the provider; refused when frozen.
+   */
+  newTake(id: string, token: string): Promise<TakeQuote> {
+    return this.serially(() => this.review.newTake(id, token))
+  }
+
+  /** Runs after every refresh, pick and new take asked for before, and before those asked for after. */
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.refreshing.then(task)
     this.refreshing = next.catch(() => {})
     return next
   }
@@ -127,21 +154,22 @@ export class DevSession {
 
     const only = this.options.only ?? []
     const frozen = this.project.frozen(this.options.frozen)
-    const { plan } = await this.planFrom(loaded, only, frozen)
+    const plan = await refreshPlan(this.project, { loaded, only, frozen }, (message) => this.emit({ type: 'error', message }))
     const current = new Set(plan.jobs.map((item) => item.job.id))
     for (const id of [...this.views.keys()]) if (!current.has(id)) this.views.delete(id)
 
     const toBuild: PlannedJob[] = []
     for (const item of plan.jobs) {
-      const keys = this.building.get(item.job.id)
-      if (item.status === 'fresh') {
-        this.update(item.job, { phase: 'ready', reasons: item.reasons, images: readyImages(item.job, item.available) })
+      const building = this.builds.has(item.job.id, item.job.key)
+      // A job being built with its key (a new take) stays as its build reports it.
+      if (item.status === 'fresh' && !building) {
+        this.update(item.job, { phase: 'ready', reasons: item.reasons, images: readyImages(item.job, item.served) })
       } else if (item.status === 'blocked') {
         this.update(item.job, { phase: 'blocked', reasons: item.reasons, images: [] })
       } else if (item.status === 'generate' && frozen) {
         // Frozen (CI, or asked for): what needs paying for stays a placeholder; restores still run.
         this.update(item.job, { phase: 'blocked', reasons: [...item.reasons, FROZEN_REASON], images: [] })
-      } else if (keys?.has(item.job.key)) {
+      } else if (building) {
         // Already being made with exactly these inputs: nothing to start.
         this.update(item.job, { reasons: item.reasons })
       } else {
@@ -149,67 +177,55 @@ export class DevSession {
         this.update(item.job, { phase: 'queued', reasons: item.reasons, images: [], stage: item.status === 'restore' ? 'restoring' : 'queued' })
       }
     }
-    if (toBuild.length > 0) this.startBuild(loaded, toBuild)
+    if (toBuild.length > 0)
+      void this.startBuild(
+        loaded,
+        toBuild.map((item) => item.job),
+      )
     return { ok: true, started: toBuild.map((item) => item.job.id) }
   }
 
   /**
-   * The plan of a refresh. Frozen (a CI dev server, `watch` in CI), nothing is built for jobs that
-   * need generating, so what the team store has is fetched first and restored instead of left a
-   * placeholder; a team store that cannot be asked is reported and leaves them placeholders.
-   * Unfrozen, the build of those jobs reads through the team store itself before paying.
+   * Builds `jobs` in the background (with `force`, a new take of them). Resolves once the build
+   * passed its refusals (its `plan` event), rejects with the refusal; a refused new take leaves
+   * its jobs showing what they showed, and is the caller's to report.
    */
-  private async planFrom(loaded: LoadedManifest, only: readonly string[], frozen: boolean): Promise<{ plan: Plan }> {
-    if (!frozen) return this.project.plan({ loaded, only })
-    try {
-      return await this.project.plan({ loaded, only, readThrough: true })
-    } catch (error) {
-      if (!(ImagesEditError.is(error) && error.code === 'REMOTE')) throw error
-      this.emit({ type: 'error', message: error.message })
-      return this.project.plan({ loaded, only })
-    }
-  }
-
-  private startBuild(loaded: LoadedManifest, items: PlannedJob[]): void {
-    const keys = new Map(items.map((item) => [item.job.id, item.job.key]))
-    for (const item of items) {
-      const keys = this.building.get(item.job.id) ?? new Set<string>()
-      keys.add(item.job.key)
-      this.building.set(item.job.id, keys)
-    }
-    const build = this.project
-      .build({
-        loaded,
-        only: items.map((item) => item.job.id),
-        frozen: this.project.frozen(this.options.frozen),
-        signal: this.controller.signal,
-        abandon: this.abandonController.signal,
-        isCurrent: (id, key) => this.loaded?.jobs.find((job) => job.id === id)?.key === key,
-        onEvent: (event) => this.onRunEvent(event, keys),
-      })
-      .then(
-        (result) => {
-          for (const item of items) {
-            const view = this.views.get(item.job.id)
-            if (!view || view.key !== item.job.key) continue
-            const failed = result.failed.find((entry) => entry.id === item.job.id)
-            const blocked = result.blocked.find((entry) => entry.id === item.job.id)
-            if (failed) this.update(item.job, { phase: 'failed', error: failed.error.message })
-            else if (blocked) this.update(item.job, { phase: 'blocked', reasons: blocked.reasons })
-          }
-          this.emit({ type: 'build:done', result })
-        },
-        (error: unknown) => {
-          const message = ImagesEditError.is(error) ? error.message : error instanceof Error ? error.message : String(error)
-          for (const item of items) if (this.views.get(item.job.id)?.key === item.job.key) this.update(item.job, { phase: 'failed', error: message })
-          this.emit({ type: 'error', message })
-        },
-      )
-      .finally(() => {
-        for (const item of items) this.building.get(item.job.id)?.delete(item.job.key)
-        this.builds.delete(build)
-      })
-    this.builds.add(build)
+  private startBuild(loaded: LoadedManifest, jobs: Job[], force: string[] = []): Promise<void> {
+    const keys = new Map(jobs.map((job) => [job.id, job.key]))
+    const current = () => jobs.filter((job) => this.views.get(job.id)?.key === job.key)
+    return this.builds.start(jobs, async ({ accept, accepted, signal, abandon }) => {
+      try {
+        const result = await this.project.build({
+          loaded,
+          only: jobs.map((job) => job.id),
+          ...(force.length > 0 ? { force } : {}),
+          frozen: this.project.frozen(this.options.frozen),
+          signal,
+          abandon,
+          isCurrent: (id, key) => this.loaded?.jobs.find((job) => job.id === id)?.key === key,
+          onEvent: (event) => {
+            if (event.type === 'plan') accept()
+            this.onRunEvent(event, keys)
+          },
+        })
+        for (const job of current()) {
+          const failed = result.failed.find((entry) => entry.id === job.id)
+          const blocked = result.blocked.find((entry) => entry.id === job.id)
+          if (failed) this.update(job, { phase: 'failed', error: failed.error.message })
+          else if (blocked) this.update(job, { phase: 'blocked', reasons: blocked.reasons })
+          // A new take keeps its key: at `job:done` the lock still named the old take (it is written
+          // when the build ends), so its images are read again now.
+          else if (force.length > 0 && result.done.includes(job.id)) await this.markReady(job)
+        }
+        this.emit({ type: 'build:done', result })
+      } catch (error) {
+        // A refused new take changed nothing: its caller restores the view and says why.
+        if (force.length > 0 && !accepted()) throw error
+        const message = ImagesEditError.is(error) ? error.message : error instanceof Error ? error.message : String(error)
+        for (const job of current()) this.update(job, { phase: 'failed', error: message })
+        this.emit({ type: 'error', message })
+      }
+    })
   }
 
   /** A run's event, applied to the job's view only while the job still has the key that run builds. */
@@ -229,8 +245,8 @@ export class DevSession {
   private async markReady(job: Job): Promise<void> {
     const { plan } = await this.project.plan({ loaded: this.loaded as LoadedManifest, only: [job.id] })
     const item = plan.jobs[0]
-    if (!item || item.job.key !== job.key || item.available.length < job.n) return
-    this.update(job, { phase: 'ready', images: readyImages(job, item.available), reasons: [] })
+    if (!item || item.job.key !== job.key || item.served.some((image) => !image)) return
+    this.update(job, { phase: 'ready', images: readyImages(job, item.served), reasons: [] })
   }
 
   /**
@@ -245,13 +261,13 @@ export class DevSession {
 
   /** Jobs with a build in flight. */
   inFlight(): string[] {
-    return [...this.building.entries()].filter(([, keys]) => keys.size > 0).map(([id]) => id)
+    return this.builds.inFlight()
   }
 
   /** Waits until no build is running (tests, `vite build` after dev). */
   async idle(): Promise<void> {
     await this.refreshing
-    while (this.builds.size > 0) await Promise.allSettled([...this.builds])
+    await this.builds.idle()
   }
 
   /**
@@ -263,17 +279,7 @@ export class DevSession {
    */
   async close(options: { abort?: boolean; abandon?: AbortSignal; abandonAfterMs?: number } = {}): Promise<void> {
     this.closed = true
-    if (options.abort) this.controller.abort(new ImagesEditError('ABORTED', 'the dev session closed'))
-    const abandon = () => this.abandonController.abort(new ImagesEditError('ABORTED', 'paid calls abandoned'))
-    if (options.abandon?.aborted) abandon()
-    options.abandon?.addEventListener('abort', abandon, { once: true })
-    const timer = options.abandonAfterMs === undefined ? undefined : setTimeout(abandon, options.abandonAfterMs)
-    try {
-      await this.idle()
-    } finally {
-      clearTimeout(timer)
-      options.abandon?.removeEventListener('abort', abandon)
-    }
+    await this.builds.stop(options, () => this.idle())
     await this.project.close()
   }
 

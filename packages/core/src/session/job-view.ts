@@ -80,10 +80,11 @@ export function nextView(job: Job, previous: JobView | undefined, changes: Parti
   return view
 }
 
-/** The ready images of a job: its outputs paired with the stored images they show. */
-export function readyImages(job: Job, available: PlannedJob['available']): ReadyImage[] {
-  return job.outputs.slice(0, available.length).map((path, index) => {
-    const image = available[index] as PlannedJob['available'][number]
+/** The ready images of a job: its outputs paired with the images they show (its picks), up to the first output not served yet. */
+export function readyImages(job: Job, served: PlannedJob['served']): ReadyImage[] {
+  const ready = served.findIndex((image) => !image)
+  return job.outputs.slice(0, ready === -1 ? served.length : ready).map((path, index) => {
+    const image = served[index] as PlannedJob['available'][number]
     return { path, sha256: image.sha256, width: image.width, height: image.height, format: image.format }
   })
 }
