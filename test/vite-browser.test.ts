@@ -3,12 +3,11 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLocalProvider, createProviderRegistry, type ImageEditProvider } from '@images-edit/core'
-import type { Browser, Page } from 'playwright-core'
 import { build, createServer, type PreviewServer, preview, type ViteDevServer } from 'vite'
 import imagesEdit from 'vite-plugin-images-edit'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { makeImage, makeMask, repoRoot, tempDir, writeFiles } from './helpers.js'
-import { launchChromium } from './setup/browser.js'
+import { useChromium } from './setup/browser.js'
 
 const exampleRoot = join(repoRoot, 'examples/vite-app')
 
@@ -64,26 +63,7 @@ window.addEventListener('images-edit:update', (event) => window.updates.push(eve
 `
 
 describe('browser: the Vite plugin in Chromium', () => {
-  let browser: Browser
-  const cleanups: (() => Promise<unknown>)[] = []
-
-  beforeAll(async () => {
-    browser = await launchChromium()
-  })
-  afterAll(async () => {
-    await browser?.close()
-  })
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  })
-
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
-    cleanups.push(() => context.close())
-    const opened = await context.newPage()
-    opened.setDefaultTimeout(20_000)
-    return opened
-  }
+  const { cleanups, newPage } = useChromium({ width: 1200, height: 900 })
 
   it('dev: the placeholder shows first, then the real image replaces it without a reload, and the panel follows live', async () => {
     const { dir, cleanup } = await tempDir('images-edit-browser-')

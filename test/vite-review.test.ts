@@ -12,12 +12,12 @@ import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createLocalProvider, createProviderRegistry, type ImageEditProvider, openProject } from '@images-edit/core'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { createServer, type ViteDevServer } from 'vite'
 import imagesEdit from 'vite-plugin-images-edit'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { makeImage, readLockFile, tempDir, writeFiles } from './helpers.js'
-import { launchChromium } from './setup/browser.js'
+import { useChromium } from './setup/browser.js'
 
 /** Waits for the server and the page, which answer within seconds, not vitest's default second. */
 const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000 })
@@ -82,26 +82,7 @@ function candidateShas(panel: Page, take: number): Promise<string[]> {
 }
 
 describe('browser: reviewing takes and candidates in the dev panel', () => {
-  let browser: Browser
-  const cleanups: (() => Promise<unknown>)[] = []
-
-  beforeAll(async () => {
-    browser = await launchChromium()
-  })
-  afterAll(async () => {
-    await browser?.close()
-  })
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  })
-
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    cleanups.push(() => context.close())
-    const opened = await context.newPage()
-    opened.setDefaultTimeout(20_000)
-    return opened
-  }
+  const { cleanups, newPage } = useChromium({ width: 1280, height: 900 })
 
   async function project(options: { built?: boolean } = {}): Promise<string> {
     const { dir, cleanup } = await tempDir('images-edit-review-')

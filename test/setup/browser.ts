@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 
 /**
  * Debian's Chromium for the browser tests. `npm test` provisions it where it can (as root with apt,
@@ -67,4 +68,32 @@ export function launchChromium(): Promise<Browser> {
     )
   }
   return chromium.launch({ executablePath: path, headless: true, args: CHROMIUM_FLAGS })
+}
+
+/**
+ * Chromium for the tests of the calling `describe`: launched once before them, closed after;
+ * `newPage()` opens a page in a context of its own; `cleanups` (that context, and whatever a test
+ * pushes) run after each test, last first.
+ */
+export function useChromium(viewport: { width: number; height: number }): { cleanups: (() => Promise<unknown>)[]; newPage: () => Promise<Page> } {
+  let browser: Browser | undefined
+  const cleanups: (() => Promise<unknown>)[] = []
+  beforeAll(async () => {
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+  const newPage = async (): Promise<Page> => {
+    if (!browser) throw new Error('useChromium: no browser (call newPage inside a test)')
+    const context = await browser.newContext({ viewport })
+    cleanups.push(() => context.close())
+    const opened = await context.newPage()
+    opened.setDefaultTimeout(20_000)
+    return opened
+  }
+  return { cleanups, newPage }
 }
