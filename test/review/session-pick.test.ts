@@ -1,13 +1,14 @@
 /**
  * Issue 13: a dev session (watch, the Vite dev server) shows the picked candidate, not the take's
  * first image — in the project where the pick was made, and on a fresh clone that has only the
- * lock and the committed (picked) outputs.
+ * lock and the committed (picked) outputs. A pick made while a build of the same job runs (the
+ * CLI beside `watch`) is not undone when that build writes the lock.
  */
-import { cp } from 'node:fs/promises'
+import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DevSession, openProject } from '@images-edit/core'
+import { createLocalProvider, createProviderRegistry, DevSession, type ImageEditProvider, openProject } from '@images-edit/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { makeImage, sha256File, tempDir, writeFiles } from '../helpers.js'
+import { makeImage, readLockFile, sha256File, tempDir, writeFiles } from '../helpers.js'
 
 const MANIFEST = `version: 1
 out: out
@@ -57,5 +58,51 @@ describe('a dev session after a pick', () => {
     const there = (await sessionIn(clone, true)).jobs()[0]
     expect(there?.phase).toBe('ready')
     expect(there?.images.map((image) => image.sha256)).toEqual([picked])
+  })
+
+  it('a pick made while a build of the same job runs is kept when that build writes the lock', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    await writeFiles(dir, { 'images.edit.yaml': MANIFEST, 'refs/a.png': await makeImage({ color: { r: 0, g: 120, b: 250 } }) })
+    const first = await openProject({ cwd: dir })
+    await first.build({ frozen: false })
+    await first.close()
+    // A fourth candidate is asked for; its generation is held until the pick is made.
+    await writeFile(join(dir, 'images.edit.yaml'), (await readFile(join(dir, 'images.edit.yaml'), 'utf8')).replace('candidates: 3', 'candidates: 4'))
+    const local = createLocalProvider()
+    let release: () => void = () => {}
+    let started: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const running = new Promise<void>((resolve) => {
+      started = resolve
+    })
+    const held: ImageEditProvider = {
+      ...local,
+      generate: async (request, prepared, context) => {
+        started()
+        await gate
+        return local.generate?.(request, prepared, context) as ReturnType<NonNullable<ImageEditProvider['generate']>>
+      },
+    }
+    const watching = await openProject({ cwd: dir, providers: createProviderRegistry({ overrides: { local: held } }) })
+    cleanups.push(() => watching.close())
+    const build = watching.build({ frozen: false })
+    await running
+    const picker = await openProject({ cwd: dir })
+    cleanups.push(() => picker.close())
+    await picker.pick({ job: 'hero', take: 1, images: [2] })
+    release()
+    const result = await build
+    expect(result.done).toEqual(['hero'])
+    expect((await readLockFile(dir)).jobs.hero?.outputs[0]).toMatchObject({ image: 2 })
+    // The next build writes the picked image again (the running one wrote its own), for free.
+    const after = await openProject({ cwd: dir })
+    cleanups.push(() => after.close())
+    await after.build({ frozen: false })
+    const [record] = (await after.takes()).map((job) => job.takes[0])
+    expect(await sha256File(join(dir, 'out/hero.png'))).toBe(record?.images[1]?.sha256)
+    expect((await readLockFile(dir)).jobs.hero).toMatchObject({ candidates: 4 })
   })
 })

@@ -1,5 +1,6 @@
 // One build, composed of its stages: refuse, restore, generate (the runner verifies and stores), commit. ARCHITECTURE.md's table, in code.
 import { costSummary, planCost } from '../cost/estimate.js'
+import type { LockedJob } from '../lock/lock-file.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
 import type { Plan } from '../plan/plan.js'
 import { hostedProviderIds } from '../providers/catalog.js'
@@ -24,6 +25,8 @@ export interface BuildInputs {
    * the provider), and nothing is pushed to the team store.
    */
   restoreOnly?: boolean
+  /** The lock entries the plan was made from, when not its jobs' own `locked` (`pick` plans against the lock as it would be). */
+  planned?: ReadonlyMap<string, LockedJob | undefined>
 }
 
 /** Runs a plan: restores what the store has, generates the rest, writes outputs and the lock. */
@@ -65,7 +68,10 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     result.interrupted = signal.aborted
     // Whatever happened, record what is on disk now: finished jobs are never redone.
     const full = (options.only?.length ?? 0) === 0
-    result.lockWritten = await updateLock(workspace, run.updates, { dropMissing: full ? new Set(loaded.jobs.map((job) => job.id)) : undefined })
+    result.lockWritten = await updateLock(workspace, run.updates, {
+      dropMissing: full ? new Set(loaded.jobs.map((job) => job.id)) : undefined,
+      planned: inputs.planned ?? new Map(plan.jobs.map((item) => [item.job.id, item.locked])),
+    })
     await workspace.fileIndex.save()
   }
   // Interrupted (Ctrl-C): what is queued stays queued for the next build or `push`.

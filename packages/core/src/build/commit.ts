@@ -2,6 +2,7 @@
 import { basename, join } from 'node:path'
 import { ImagesEditError } from '../errors.js'
 import { assertWritable, withFsErrors } from '../fs/project-fs.js'
+import { canonicalJson } from '../hash/content-hash.js'
 import { type LockedJob, type LockFile, sortedParams } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
 import { outputImage } from '../plan/picks.js'
@@ -72,14 +73,17 @@ function lockedInput(input: Job['refs'][number]): { path?: string; url?: string;
  * Merges this run's entries into the lock as it is on disk now, holding a lock on the lock, so
  * concurrent builds (a dev server and `watch`, or two watch-triggered runs) never drop each
  * other's entries. A full build also drops entries of jobs no longer in the manifest
- * (`dropMissing`: the ids to keep). Returns whether the lock was written.
+ * (`dropMissing`: the ids to keep). An entry of the same key that someone else rewrote since
+ * this run planned (`planned`: the entries it planned from) is theirs to keep — a `pick` made
+ * while a build ran is not undone by it; the outputs follow on the next build, for free.
+ * Returns whether the lock was written.
  */
 export async function updateLock(
   workspace: Workspace,
   updates: Record<string, LockedJob>,
-  options: { dropMissing: ReadonlySet<string> | undefined },
+  options: { dropMissing: ReadonlySet<string> | undefined; planned?: ReadonlyMap<string, LockedJob | undefined> },
 ): Promise<boolean> {
-  const { dropMissing } = options
+  const { dropMissing, planned } = options
   const { lockStore } = workspace
   const before = await lockStore.read()
   const unchanged = Object.keys(updates).length === 0 && (!dropMissing || Object.keys(before.lock.jobs).every((id) => dropMissing.has(id)))
@@ -89,7 +93,11 @@ export async function updateLock(
     const state = await lockStore.read()
     const next: LockFile = { lockfileVersion: 1, jobs: {} }
     for (const [id, entry] of Object.entries(state.lock.jobs)) if (!dropMissing || dropMissing.has(id)) next.jobs[id] = entry
-    Object.assign(next.jobs, updates)
+    for (const [id, entry] of Object.entries(updates)) {
+      const now = state.lock.jobs[id]
+      const rewritten = planned?.has(id) && now?.key === entry.key && canonicalJson(now) !== canonicalJson(planned.get(id) ?? null)
+      if (!rewritten) next.jobs[id] = entry
+    }
     return lockStore.write(next, state)
   })
 }

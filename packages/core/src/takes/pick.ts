@@ -40,7 +40,11 @@ export function parsePick(spec: string): { take: number; images?: number[] } {
  * an output was edited by hand. The outputs it replaces are first copied into the store when
  * only their files had them (a fresh clone), so picking back is free too.
  */
-export async function pickPlan(workspace: Workspace, loaded: LoadedManifest, request: PickRequest): Promise<{ job: Job; plan: Plan; images: number[] }> {
+export async function pickPlan(
+  workspace: Workspace,
+  loaded: LoadedManifest,
+  request: PickRequest,
+): Promise<{ job: Job; plan: Plan; images: number[]; basis: LockedJob | undefined }> {
   const named = findJob(loaded, request.job)
   // A take a teammate made (this clone has only the lock's picks of it): fetched from the team store.
   if (workspace.remote && !(await takeIsHere(workspace, named.key, request.take))) await workspace.remote.fetchTake(workspace.store, named.key, request.take)
@@ -88,7 +92,7 @@ export async function pickPlan(workspace: Workspace, loaded: LoadedManifest, req
       `${edited.join(', ')} ${edited.length === 1 ? 'differs' : 'differ'} from what images-edit wrote (edited by hand?), so nothing was picked. Move ${edited.length === 1 ? 'it' : 'them'} away, then pick again.`,
     )
   }
-  return { job, plan, images }
+  return { job, plan, images, basis: lock.jobs[named.id] }
 }
 
 /** Whether the local store has the take's record and every image of it. */
@@ -110,8 +114,9 @@ export async function runPick(
   request: PickRequest,
   options: Pick<BuildOptions, 'onEvent' | 'forceLock'> = {},
 ): Promise<BuildResult> {
-  const { job, plan } = await pickPlan(workspace, inputs.loaded, request)
-  const result = await runBuild(workspace, { ...inputs, plan, frozen: true, restoreOnly: true }, { ...options, loaded: inputs.loaded, only: [job.id] })
+  const { job, plan, basis } = await pickPlan(workspace, inputs.loaded, request)
+  const planned = new Map([[job.id, basis]])
+  const result = await runBuild(workspace, { ...inputs, plan, planned, frozen: true, restoreOnly: true }, { ...options, loaded: inputs.loaded, only: [job.id] })
   const record = await workspace.store.getRecord(job.key)
   const picks = plan.jobs[0]?.picks.map((pick) => pick + 1) ?? []
   const first = picksAreFirst(picks.map((pick) => pick - 1))
