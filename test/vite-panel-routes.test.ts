@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { openProject } from '@images-edit/core'
 import { createServer, type Plugin } from 'vite'
@@ -39,7 +40,7 @@ describe('vite dev: the panel review routes', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
 
-  async function start(options: { frozen?: boolean; extra?: string; top?: string; env?: NodeJS.ProcessEnv } = {}) {
+  async function start(options: { frozen?: boolean; extra?: string; top?: string; env?: NodeJS.ProcessEnv; allowedHosts?: true } = {}) {
     const { dir, cleanup } = await tempDir('images-edit-panel-routes-')
     cleanups.push(cleanup)
     await writeFiles(dir, { 'images.edit.yaml': manifest(options.extra ?? '', options.top), 'refs/city.png': await makeImage({ width: 48, height: 48 }) })
@@ -54,7 +55,7 @@ describe('vite dev: the panel review routes', () => {
       configFile: false,
       logLevel: 'silent',
       plugins: [imagesEdit({ frozen: options.frozen ?? false, env: options.env ?? { CI: undefined } })],
-      server: { port: 0, host: '127.0.0.1' },
+      server: { port: 0, host: '127.0.0.1', ...(options.allowedHosts ? { allowedHosts: true } : {}) },
     })
     cleanups.push(() => server.close())
     await server.listen()
@@ -129,6 +130,24 @@ describe('vite dev: the panel review routes', () => {
     const accepted = await post('pick', pick)
     expect(accepted.status).toBe(200)
     expect(await readFile(join(dir, 'images.edit.lock'), 'utf8')).toMatch(/- path: out\/shot.png\n\s+image: 3\n/)
+  })
+
+  it('acts only for this machine: a LAN address, a tunnel or a rebound name in Host is refused, also with allowedHosts: true; the panel cannot be framed', async () => {
+    // allowedHosts: true turns Vite's own host check off: what is refused here is refused by ours.
+    const { dir, base } = await start({ allowedHosts: true })
+    const lock = await readFile(join(dir, 'images.edit.lock'), 'utf8')
+    const { port } = new URL(base)
+    for (const host of [`192.168.1.23:${port}`, 'abc-def.trycloudflare.com', `rebound.example:${port}`]) {
+      for (const route of ['pick', 'take/quote', 'take']) {
+        const answer = await postAs(`${base}${route}`, host, { job: 'shot', take: 1, images: [2] })
+        expect(answer.status, `${host} ${route}`).toBe(403)
+        expect(answer.body, `${host} ${route}`).toMatch(/act only for this machine's own localhost page/)
+      }
+    }
+    expect(await readFile(join(dir, 'images.edit.lock'), 'utf8')).toBe(lock)
+    const page = await fetch(base)
+    expect(page.headers.get('x-frame-options')).toBe('DENY')
+    expect(page.headers.get('content-security-policy')).toBe("frame-ancestors 'none'")
   })
 
   it('pick says what is wrong with a request; a new take is quoted first and starts only with that quote', async () => {
@@ -243,4 +262,26 @@ interface PanelStateShape {
     id: string
     jobs: { id: string; review?: { take: number; takes: { take: number; current: boolean; candidates: { image: number; src: string; sha256: string }[] }[] } }[]
   }[]
+}
+
+/** A same-origin JSON POST as a client naming `host` would send it (fetch cannot set Host). */
+function postAs(url: string, host: string, body: unknown): Promise<{ status: number; body: string }> {
+  const text = JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, {
+      method: 'POST',
+      setHost: false,
+      headers: { Host: host, Origin: `http://${host}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+    })
+    request.on('response', (response) => {
+      let answer = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => {
+        answer += chunk
+      })
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: answer }))
+    })
+    request.on('error', reject)
+    request.end(text)
+  })
 }

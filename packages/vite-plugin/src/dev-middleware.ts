@@ -48,7 +48,16 @@ async function servePanel(
   if ((ACTIONS as readonly string[]).includes(route)) {
     await serveAction(context, takes, route as Action, request, response)
   } else if (route === '' || route === 'index.html') {
-    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' }).end(PANEL_HTML)
+    // Never framed: another site could otherwise lay the panel under its own page and have the
+    // developer click "pick" or "new take" in it (clickjacking).
+    response
+      .writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Cache-Control': 'no-cache',
+        'X-Frame-Options': 'DENY',
+        'Content-Security-Policy': "frame-ancestors 'none'",
+      })
+      .end(PANEL_HTML)
   } else if (route === 'state.json') {
     response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-cache' }).end(JSON.stringify(panel.state()))
   } else if (route === 'events') {

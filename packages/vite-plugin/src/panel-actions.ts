@@ -24,20 +24,31 @@ export class ActionError extends Error {
 
 /**
  * Why a POST must not act, or undefined. These routes spend money (a new take) or rewrite the lock
- * (a pick), and any page the developer visits can send a POST to localhost, so only same-origin
- * JSON requests act: a cross-site form or `no-cors` fetch cannot send `application/json`, a
- * cross-site `fetch` names its own `Origin` (and `Sec-Fetch-Site`), and Vite's host check, which
- * runs before this middleware, refuses a rebound DNS name. A request with no `Origin` at all does
- * not come from a web page (curl, a script), so it is no forgery.
+ * (a pick), so they act only for the developer at this machine:
+ * - the connection comes from this machine (not the LAN of a `vite --host`) and names it in its
+ *   `Host` (`localhost`, a loopback address): a tunnel (ngrok, cloudflared) connects from here but
+ *   names its public host, and a rebound DNS name names the attacker's — refused even where Vite's
+ *   own host check is off (`allowedHosts: true`);
+ * - it is a same-origin JSON request: a cross-site form or `no-cors` fetch cannot send
+ *   `application/json`, and a cross-site `fetch` names its own `Origin` (and `Sec-Fetch-Site`).
+ *   A request with no `Origin` at all does not come from a web page (curl, a script on this machine).
+ * The panel page also refuses to be framed, so another site cannot click in it for the user.
  */
 export function refusePost(request: IncomingMessage): ActionError | undefined {
   if (request.method !== 'POST') return new ActionError(405, 'this panel route takes POST')
+  const host = request.headers.host ?? ''
+  if (!isLoopback(request.socket.remoteAddress ?? '') || !isLoopbackHost(host)) {
+    return new ActionError(
+      403,
+      `panel actions (pick, new take) act only for this machine's own localhost page; refused a request for ${host || 'no host'} from ${request.socket.remoteAddress ?? 'an unknown address'}. Open the panel at http://localhost:<port>/__images-edit/ on this machine, or use images-edit pick / build --force.`,
+    )
+  }
   const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
   if (type !== 'application/json') return new ActionError(415, 'panel actions take a JSON body (Content-Type: application/json)')
   const site = request.headers['sec-fetch-site']
   if (site !== undefined && site !== 'same-origin' && site !== 'none')
     return new ActionError(403, `refused a ${site} request: panel actions come only from the panel's own page`)
-  const { origin, host } = request.headers
+  const { origin } = request.headers
   if (origin === undefined) return undefined
   let originHost: string | undefined
   try {
@@ -55,6 +66,7 @@ export async function serveAction(context: DevContext, takes: PanelTakes, action
   try {
     const refused = refusePost(request)
     if (refused) throw refused
+    if (context.closed) throw new ActionError(503, 'the dev server is closing; nothing was started')
     const body = await readJson(request)
     await context.whenStarted().catch(() => {})
     const { session } = context
@@ -138,4 +150,22 @@ function reply(response: ServerResponse, status: number, body: unknown): void {
   response
     .writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) })
     .end(text)
+}
+
+/** A loopback socket address: 127.0.0.0/8 or ::1, also IPv4-mapped. */
+function isLoopback(address: string): boolean {
+  const plain = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address
+  return plain === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(plain)
+}
+
+/** A `Host` header naming this machine: `localhost` (or a `*.localhost` name, which resolve here), a loopback address; any port. */
+function isLoopbackHost(host: string): boolean {
+  let name: string
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase()
+  } catch {
+    return false
+  }
+  if (name === 'localhost' || name.endsWith('.localhost')) return true
+  return isLoopback(name.replace(/^\[|\]$/g, ''))
 }

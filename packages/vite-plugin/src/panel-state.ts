@@ -125,7 +125,7 @@ export function panelState(
           path,
           src: context.imageUrl(view, index),
           ready: image !== undefined,
-          ...(image ? { width: image.width, height: image.height } : view.size ? { width: view.size.width, height: view.size.height } : {}),
+          ...(image ? { width: count(image.width), height: count(image.height) } : view.size ? { width: view.size.width, height: view.size.height } : {}),
         }
       }),
       ...reviewOf(view, context.takes(view), context.takeImageUrl),
@@ -151,12 +151,12 @@ function reviewOf(view: JobView, takes: JobTakes | undefined, url: (sha256: stri
   if (!takes || takes.key !== view.key) return {}
   return {
     review: {
-      take: takes.take,
-      picks: takes.picks,
-      candidates: takes.candidates,
+      take: count(takes.take),
+      picks: takes.picks.map(count),
+      candidates: count(takes.candidates),
       paid: takes.paid,
       takes: takes.takes.map((take) => ({
-        take: take.take,
+        take: count(take.take),
         ...(take.at ? { at: take.at } : {}),
         provider: take.provider,
         model: take.model,
@@ -164,11 +164,11 @@ function reviewOf(view: JobView, takes: JobTakes | undefined, url: (sha256: stri
         cost: takeCost(take, takes.paid),
         lockOnly: take.lockOnly === true,
         candidates: take.images.map((image) => ({
-          image: image.image,
+          image: count(image.image),
           src: url(image.sha256),
           sha256: image.sha256,
-          width: image.width,
-          height: image.height,
+          width: count(image.width),
+          height: count(image.height),
           format: image.format,
           outputs: image.outputs,
         })),
@@ -187,4 +187,13 @@ function takeCost(take: TakeInfo, paid: boolean): string {
   const missing = take.runs.filter((run) => !run.estimate).length
   if (amounts.length === 0) return 'no known price'
   return missing > 0 ? `${amounts.join(' + ')} (+ ${missing} call${missing === 1 ? '' : 's'} with no known price)` : amounts.join(' + ')
+}
+
+/**
+ * A number the panel's page writes into HTML, as a number. Sizes and take numbers come from the
+ * lock and the store records, which a teammate's commit can carry: whatever they hold, only a
+ * whole number reaches the page (a string there would be markup).
+ */
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.trunc(value) : 0
 }

@@ -85,6 +85,12 @@ describe('images.edit.lock', () => {
     const path = join(dir, 'images.edit.lock')
     await writeFile(path, `${serializeLock(lock)}<<<<<<< HEAD\nfoo\n=======\nbar\n>>>>>>> branch\n`)
     await expect(readLock(path)).rejects.toThrow(/merge conflict/)
+    // An output whose size or format is not what images-edit writes (markup, say) is malformed.
+    const text = serializeLock(lock)
+    await writeFile(path, text.replace('width: 1024', "width: '1\"><img src=x onerror=alert(1)>'"))
+    await expect(readLock(path)).rejects.toThrow(/the entry for zeta is malformed/)
+    await writeFile(path, text.replace(/(height: 1024\n\s+)format: png/, '$1format: "<b>png</b>"'))
+    await expect(readLock(path)).rejects.toThrow(/malformed/)
     await writeFile(path, 'lockfileVersion: 9\njobs: {}\n')
     await expect(readLock(path)).rejects.toThrow(/version 1/)
     expect(await readLock(join(dir, 'missing.lock'))).toEqual({ lockfileVersion: 1, jobs: {} })

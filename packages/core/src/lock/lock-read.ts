@@ -49,13 +49,19 @@ export function parseLock(path: string, text: string): LockFile {
       job !== null &&
       typeof job === 'object' &&
       typeof job.key === 'string' &&
-      typeof job.take === 'number' &&
+      positiveInteger(job.take) &&
       (job.candidates === undefined || positiveInteger(job.candidates)) &&
       Array.isArray(job.refs) &&
       Array.isArray(job.outputs) &&
       job.outputs.every(
         (output) =>
-          output && typeof output.path === 'string' && typeof output.sha256 === 'string' && (output.image === undefined || positiveInteger(output.image)),
+          output &&
+          typeof output.path === 'string' &&
+          typeof output.sha256 === 'string' &&
+          positiveInteger(output.width) &&
+          positiveInteger(output.height) &&
+          OUTPUT_FORMATS.has(output.format) &&
+          (output.image === undefined || positiveInteger(output.image)),
       )
     if (!sound) throw new ImagesEditError('STORE', `${path}: the entry for ${id} is malformed. Restore the lock from git, or delete it to rebuild it.`)
   }
@@ -87,3 +93,6 @@ export function checkLockPaths(path: string, lock: LockFile, allowOutside: boole
 function positiveInteger(value: unknown): boolean {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1
 }
+
+/** What an output's `format` can be: a lock naming anything else (markup, say) is malformed. */
+const OUTPUT_FORMATS: ReadonlySet<unknown> = new Set(['png', 'jpeg', 'webp'])
