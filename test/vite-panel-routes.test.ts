@@ -150,6 +150,17 @@ describe('vite dev: the panel review routes', () => {
     expect(page.headers.get('content-security-policy')).toBe("frame-ancestors 'none'")
   })
 
+  it('no new take while the manifest on disk is broken (the session still shows the last good one)', async () => {
+    const { dir, post } = await start()
+    const manifestPath = join(dir, 'images.edit.yaml')
+    const good = await readFile(manifestPath, 'utf8')
+    await writeFile(manifestPath, `${good}\n  broken: [\n`)
+    const quote = await post('take/quote', { job: 'shot' })
+    expect(quote).toMatchObject({ status: 400, body: { error: expect.stringMatching(/images\.edit\.yaml has 1 error right now; fix it before a new take/) } })
+    await writeFile(manifestPath, good)
+    expect((await post('take/quote', { job: 'shot' })).status).toBe(200)
+  })
+
   it('pick says what is wrong with a request; a new take is quoted first and starts only with that quote', async () => {
     const { post, state, api } = await start()
     expect(await post('pick', { job: 'shot', take: 4 })).toMatchObject({

@@ -46,6 +46,16 @@ export interface TakeQuote {
  */
 export async function quoteTake(project: Project, loaded: LoadedManifest, id: string): Promise<{ quote: TakeQuote; job: Job }> {
   const job = findJob(loaded, id)
+  // The session keeps the last good manifest while the one on disk is broken: no one pays for a
+  // recipe in the middle of being edited.
+  const onDisk = await project.load()
+  const errors = onDisk.diagnostics.filter((item) => item.severity === 'error').length
+  if (errors > 0) {
+    throw new ImagesEditError(
+      'USAGE',
+      `${basename(project.manifestPath)} has ${errors} error${errors === 1 ? '' : 's'} right now; fix ${errors === 1 ? 'it' : 'them'} before a new take (nothing was started)`,
+    )
+  }
   // The session's manifest pass remembers each file's hash; an output edited since (a watcher
   // ignores outputs) must be hashed again, or it would be overwritten unseen.
   project.workspace.fileIndex.beginPass()
