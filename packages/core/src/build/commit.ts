@@ -14,19 +14,41 @@ import type { BuildRun } from './types.js'
 
 /** Commits one job (`images`: its take's images in order): outputs written, then its lock entry queued for the lock write at the end of the run. */
 export async function commitJob(run: BuildRun, item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
-  await writeOutputs(run.workspace, item, images)
+  const changed = await writeOutputs(run.workspace, item, images)
+  for (const path of changed) {
+    run.emit({
+      type: 'warning',
+      id: item.job.id,
+      message: `${path} changed while images-edit was running (edited by hand?), so it was kept; the new image is in the store: move your file away and run images-edit build to get it, at no cost`,
+    })
+  }
   run.updates[item.job.id] = lockEntry(item, images)
 }
 
-/** Writes a job's picked images to its outputs (not the ones kept or edited by hand), each recorded in the output ledger before it is written. */
-export async function writeOutputs(workspace: Workspace, item: PlannedJob, images: readonly ImageRecord[]): Promise<void> {
+/**
+ * Writes a job's picked images to its outputs (not the ones kept or edited by hand), each recorded
+ * in the output ledger before it is written. An output file that changed since the job was planned
+ * to bytes that are not images-edit's (someone edited it while the provider worked) is left alone:
+ * returns those paths.
+ */
+export async function writeOutputs(workspace: Workspace, item: PlannedJob, images: readonly ImageRecord[]): Promise<string[]> {
   const { root, ledger } = workspace
+  const changed: string[] = []
   for (const output of item.outputs) {
     if (output.action === 'edited') continue
     const image = outputImage(item, images, output.index)
     if (!image) continue
     const target = join(root, output.path)
     if (output.action === 'keep') continue
+    // The file as it is now: what was planned, our own bytes (stored, or these very ones: another
+    // run beside this one wrote them) — or someone's edit since, which is kept.
+    const now = await workspace.fileIndex.recheck(target)
+    const current = now.ok ? now.info.sha256 : undefined
+    if (current === image.sha256) continue
+    if (current !== output.seen && !(current !== undefined && (await workspace.store.hasObject(current)))) {
+      changed.push(output.path)
+      continue
+    }
     // Checked again right before the write: a folder may have become a link since validation.
     await assertWritable(root, output.path, { allowOutside: workspace.allowOutside, manifestName: basename(workspace.manifestPath) })
     const after = 'The image is kept in the store (.images-edit/); once fixed, a rerun writes it at no cost.'
@@ -38,6 +60,7 @@ export async function writeOutputs(workspace: Workspace, item: PlannedJob, image
     }
     workspace.fileIndex.forget(target)
   }
+  return changed
 }
 
 /** The lock entry of a job whose take's images are `images` (each output the one it picks). */

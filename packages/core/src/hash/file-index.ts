@@ -105,6 +105,13 @@ export class FileIndex {
     if (this.entries.delete(this.keyOf(path))) this.dirty = true
   }
 
+  /** The file as it is now: stat-ed again even within a pass (its hash read only when its identity changed). */
+  recheck(path: string, options: { image?: boolean } = {}): Promise<FileLookup> {
+    this.memo.delete(`b:${path}`)
+    this.memo.delete(`i:${path}`)
+    return this.lookup(path, options)
+  }
+
   /**
    * Starts a new pass: files are stat-ed again. Within a pass (one manifest load and plan) each
    * file is looked at once, however many recipes use it.

@@ -101,14 +101,14 @@ export async function planOutputs(
     }
     const current = lookup.info.sha256
     if (expected !== undefined && current === expected) {
-      outputs.push({ path, index, action: 'keep' })
+      outputs.push({ path, index, action: 'keep', seen: current })
       continue
     }
     // Overwriting is safe only when the bytes on disk can be had again: they are what the lock
     // records for this path (so they are in git) or one of our own results (in the store).
     const lockedSha = locked?.outputs.find((output) => output.path === path)?.sha256
     const recoverable = current === lockedSha || (await context.store.hasObject(current))
-    outputs.push({ path, index, action: recoverable || forced ? 'write' : 'edited' })
+    outputs.push({ path, index, action: recoverable || forced ? 'write' : 'edited', seen: current })
   }
   return outputs
 }

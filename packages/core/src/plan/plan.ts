@@ -19,6 +19,8 @@ export interface OutputAction {
    *   so it is left alone unless `--force`.
    */
   action: 'keep' | 'write' | 'edited'
+  /** sha256 of the file when planned (absent: there was none). A write finds it so, or leaves the file alone. */
+  seen?: string
 }
 
 /** The plan for one job. */
