@@ -11,13 +11,14 @@
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { createLocalProvider, createProviderRegistry, type ImageEditProvider, openProject } from '@images-edit/core'
+import { openProject } from '@images-edit/core'
 import type { Page } from 'playwright-core'
 import { createServer, type ViteDevServer } from 'vite'
 import imagesEdit from 'vite-plugin-images-edit'
 import { describe, expect, it } from 'vitest'
 import { makeImage, readLockFile, tempDir, writeFiles } from './helpers.js'
 import { useChromium } from './setup/browser.js'
+import { heldLocal } from './setup/held-provider.js'
 
 /** Waits for the server and the page, which answer within seconds, not vitest's default second. */
 const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000 })
@@ -48,19 +49,7 @@ window.addEventListener('images-edit:update', (event) => window.updates.push(eve
 
 /** The local provider; takes after the first are held until the test releases them. */
 function heldTakes() {
-  const local = createLocalProvider()
-  let open: () => void = () => {}
-  const gate = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  const provider: ImageEditProvider = {
-    ...local,
-    generate: async (request, prepared, context) => {
-      if (request.take > 1) await gate
-      return local.generate?.(request, prepared, context) as ReturnType<NonNullable<ImageEditProvider['generate']>>
-    },
-  }
-  return { providers: createProviderRegistry({ overrides: { local: provider } }), release: () => open() }
+  return heldLocal((request) => request.take > 1)
 }
 
 type LockOutput = { path: string; image?: number; sha256: string }

@@ -6,9 +6,10 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createLocalProvider, createProviderRegistry, type ImageEditProvider, openProject, type RunEvent } from '@images-edit/core'
+import { openProject, type RunEvent } from '@images-edit/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { makeImage, sha256File, tempDir, writeFiles } from '../helpers.js'
+import { heldLocal } from '../setup/held-provider.js'
 
 const MANIFEST = `version: 1
 out: out
@@ -33,30 +34,14 @@ describe('an output edited while its job runs', () => {
     await first.build({ frozen: false })
     await first.close()
 
-    const local = createLocalProvider()
-    let release: () => void = () => {}
-    let started: () => void = () => {}
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const running = new Promise<void>((resolve) => {
-      started = resolve
-    })
-    const held: ImageEditProvider = {
-      ...local,
-      generate: async (request, prepared, context) => {
-        started()
-        await gate
-        return local.generate?.(request, prepared, context) as ReturnType<NonNullable<ImageEditProvider['generate']>>
-      },
-    }
-    const project = await openProject({ cwd: dir, providers: createProviderRegistry({ overrides: { local: held } }) })
+    const held = heldLocal()
+    const project = await openProject({ cwd: dir, providers: held.providers })
     cleanups.push(() => project.close())
     const events: RunEvent[] = []
     const build = project.build({ frozen: false, force: ['hero'], onEvent: (event) => events.push(event) })
-    await running
+    await held.started
     await writeFile(join(dir, 'out/hero.png'), 'my retouch')
-    release()
+    held.release()
     const result = await build
     expect(result.done).toEqual(['hero'])
     expect(await readFile(join(dir, 'out/hero.png'), 'utf8')).toBe('my retouch')

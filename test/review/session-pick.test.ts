@@ -6,9 +6,10 @@
  */
 import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createLocalProvider, createProviderRegistry, DevSession, type ImageEditProvider, openProject } from '@images-edit/core'
+import { DevSession, openProject } from '@images-edit/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { makeImage, readLockFile, sha256File, tempDir, writeFiles } from '../helpers.js'
+import { heldLocal } from '../setup/held-provider.js'
 
 const MANIFEST = `version: 1
 out: out
@@ -69,31 +70,15 @@ describe('a dev session after a pick', () => {
     await first.close()
     // A fourth candidate is asked for; its generation is held until the pick is made.
     await writeFile(join(dir, 'images.edit.yaml'), (await readFile(join(dir, 'images.edit.yaml'), 'utf8')).replace('candidates: 3', 'candidates: 4'))
-    const local = createLocalProvider()
-    let release: () => void = () => {}
-    let started: () => void = () => {}
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const running = new Promise<void>((resolve) => {
-      started = resolve
-    })
-    const held: ImageEditProvider = {
-      ...local,
-      generate: async (request, prepared, context) => {
-        started()
-        await gate
-        return local.generate?.(request, prepared, context) as ReturnType<NonNullable<ImageEditProvider['generate']>>
-      },
-    }
-    const watching = await openProject({ cwd: dir, providers: createProviderRegistry({ overrides: { local: held } }) })
+    const held = heldLocal()
+    const watching = await openProject({ cwd: dir, providers: held.providers })
     cleanups.push(() => watching.close())
     const build = watching.build({ frozen: false })
-    await running
+    await held.started
     const picker = await openProject({ cwd: dir })
     cleanups.push(() => picker.close())
     await picker.pick({ job: 'hero', take: 1, images: [2] })
-    release()
+    held.release()
     const result = await build
     expect(result.done).toEqual(['hero'])
     expect((await readLockFile(dir)).jobs.hero?.outputs[0]).toMatchObject({ image: 2 })
