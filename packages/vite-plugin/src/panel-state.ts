@@ -1,4 +1,4 @@
-import { formatMoney, type JobPhase, type JobTakes, type JobView, MoneySum, type TakeInfo } from '@images-edit/core'
+import { type JobPhase, type JobTakes, type JobView, takeCostText } from '@images-edit/core'
 
 /** One image slot of a job in the panel: the real output when ready, else its placeholder. */
 export interface PanelOutput {
@@ -161,7 +161,7 @@ function reviewOf(view: JobView, takes: JobTakes | undefined, url: (sha256: stri
         provider: take.provider,
         model: take.model,
         current: take.current,
-        cost: takeCost(take, takes.paid),
+        cost: takeCostText(take, takes.paid),
         lockOnly: take.lockOnly === true,
         candidates: take.images.map((image) => ({
           image: count(image.image),
@@ -175,18 +175,6 @@ function reviewOf(view: JobView, takes: JobTakes | undefined, url: (sha256: stri
       })),
     },
   }
-}
-
-/** What a take cost as estimated when its calls ran (output images only), or why that is not known. */
-function takeCost(take: TakeInfo, paid: boolean): string {
-  if (!paid) return 'free'
-  if (take.runs.length === 0) return take.lockOnly ? 'cost not recorded here' : 'no estimate recorded'
-  const sum = new MoneySum()
-  for (const run of take.runs) sum.add(run.estimate)
-  const amounts = sum.list().map((money) => `≈ ${formatMoney(money)}`)
-  const missing = take.runs.filter((run) => !run.estimate).length
-  if (amounts.length === 0) return 'no known price'
-  return missing > 0 ? `${amounts.join(' + ')} (+ ${missing} call${missing === 1 ? '' : 's'} with no known price)` : amounts.join(' + ')
 }
 
 /**

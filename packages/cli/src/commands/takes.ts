@@ -1,4 +1,4 @@
-import type { JobTakes, Project, TakeInfo } from '@images-edit/core'
+import { type JobTakes, type Project, type TakeInfo, takeCostText } from '@images-edit/core'
 import type { Values } from '../args.js'
 import { EXIT } from '../exit-codes.js'
 import type { Output } from '../reporters.js'
@@ -32,20 +32,12 @@ function printJob(job: JobTakes, output: Output): void {
 function printTake(take: TakeInfo, paid: boolean, output: Output): void {
   const { colors: c } = output
   const when = take.at ? take.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : take.lockOnly ? 'known from the lock only' : 'time unknown'
-  const cost = paid ? takeCost(take) : 'free'
-  output.out.write(`  ${take.current ? c.green('▸') : ' '} take ${take.take} · ${when} · ${take.provider}/${take.model}${cost ? ` · ${cost}` : ''}\n`)
+  const cost = takeCostText(take, paid)
+  output.out.write(`  ${take.current ? c.green('▸') : ' '} take ${take.take} · ${when} · ${take.provider}/${take.model} · ${cost}\n`)
   for (const image of take.images) {
     const mark = image.outputs.length > 0 ? c.green(`← ${image.outputs.join(', ')}`) : ''
     const where = image.file ?? (image.stored ? 'stored' : c.dim('not here (pull, or build where it was made)'))
     output.out.write(`      ${take.take}/${image.image}  ${image.width}×${image.height} ${image.format}  ${image.sha256.slice(0, 12)}  ${where} ${mark}\n`)
   }
   if (take.images.length === 0) output.out.write(`      ${c.dim('no images stored')}\n`)
-}
-
-/** What a take cost: the estimates recorded when it ran (summed per currency), else nothing. */
-function takeCost(take: TakeInfo): string | undefined {
-  const sums = new Map<string, number>()
-  for (const run of take.runs) if (run.estimate) sums.set(run.estimate.currency, (sums.get(run.estimate.currency) ?? 0) + run.estimate.amount)
-  if (sums.size === 0) return take.runs.length > 0 ? 'cost unknown' : undefined
-  return [...sums].map(([currency, amount]) => `≈ ${currency === 'USD' ? '$' : `${currency} `}${amount.toFixed(amount < 0.1 ? 3 : 2)}`).join(' + ')
 }

@@ -1,6 +1,7 @@
 // How a cost is said, the same in `plan`, the build's report, the Vite log and refusals.
 import type { CostSummary, JobCost, Unpriced } from './estimate.js'
-import { formatMoney } from './money.js'
+import { formatMoney, MoneySum } from './money.js'
+import type { Money } from './price-types.js'
 
 /** What every estimate leaves out, said wherever one is shown. */
 export const ESTIMATE_NOTE = 'output images only: the input tokens of the prompt and the reference images are billed on top, and are in the reported cost'
@@ -39,4 +40,19 @@ export function costLines(cost: CostSummary, manifestName: string): { head: stri
 export function jobCostText(cost: JobCost): string {
   if (cost.amount === undefined) return `no known price${cost.unknown && cost.unknown.reason !== 'no known price' ? `: ${cost.unknown.reason}` : ''}`
   return `≈ ${formatMoney({ amount: cost.amount, currency: cost.currency })}`
+}
+
+/**
+ * What a take cost as estimated when its calls ran (output images only), or why that is not
+ * known: `≈ $0.20`, `free`, `no known price`. The same in `images-edit takes` and the dev panel.
+ */
+export function takeCostText(take: { runs: readonly { estimate?: Money }[]; lockOnly?: boolean }, paid: boolean): string {
+  if (!paid) return 'free'
+  if (take.runs.length === 0) return take.lockOnly ? 'cost not recorded here' : 'no estimate recorded'
+  const sum = new MoneySum()
+  for (const run of take.runs) sum.add(run.estimate)
+  const amounts = sum.list().map((money) => `≈ ${formatMoney(money)}`)
+  const missing = take.runs.filter((run) => !run.estimate).length
+  if (amounts.length === 0) return 'no known price'
+  return missing > 0 ? `${amounts.join(' + ')} (+ ${plural(missing, 'call')} with no known price)` : amounts.join(' + ')
 }

@@ -9,7 +9,7 @@ import type { LoadedManifest } from '../manifest/load-manifest.js'
 import type { Project } from '../project.js'
 import type { RunEvent } from '../run/events.js'
 import { type JobTakes, listTakes } from '../takes/list-takes.js'
-import type { PickRequest } from '../takes/pick.js'
+import { findJob, type PickRequest } from '../takes/pick.js'
 import type { JobView } from './job-view.js'
 
 /** Why a frozen session starts no new take. */
@@ -86,16 +86,6 @@ export async function quoteTake(project: Project, loaded: LoadedManifest, id: st
     token: JSON.stringify([job.key, item.take, item.newImages, summary.paidImages, summary.pricedImages, summary.amount, summary.currency]),
   }
   return { quote, job }
-}
-
-/** The job an id names: a job id, or a recipe that has exactly one job. */
-function findJob(loaded: LoadedManifest, id: string): Job {
-  const exact = loaded.jobs.find((job) => job.id === id)
-  if (exact) return exact
-  const ofRecipe = loaded.jobs.filter((job) => job.recipe === id)
-  if (ofRecipe.length === 1) return ofRecipe[0] as Job
-  if (ofRecipe.length > 1) throw new ImagesEditError('USAGE', `recipe ${id} has ${ofRecipe.length} jobs; name one: ${ofRecipe.map((job) => job.id).join(', ')}`)
-  throw new ImagesEditError('USAGE', `no job or recipe ${id} in the manifest. Jobs: ${loaded.jobs.map((job) => job.id).join(', ')}.`)
 }
 
 /** What {@link SessionReview} needs of its dev session. */

@@ -6,7 +6,7 @@ import { ImagesEditError } from '../errors.js'
 import type { LockedJob, LockFile } from '../lock/lock-file.js'
 import type { Job } from '../manifest/job.js'
 import type { LoadedManifest } from '../manifest/load-manifest.js'
-import { picksAreFirst } from '../plan/picks.js'
+import { lockedTakeSize, lockIsTake, picksAreFirst } from '../plan/picks.js'
 import { createPlan, type Plan } from '../plan/plan.js'
 import type { ImageRecord } from '../store/store.js'
 import type { Workspace } from '../workspace/workspace.js'
@@ -129,8 +129,8 @@ export async function runPick(
   return result
 }
 
-/** The job an id names: a job id, or a recipe that has exactly one job. */
-function findJob(loaded: LoadedManifest, id: string): Job {
+/** The job an id names: a job id, or a recipe that has exactly one job (`pick`, the panel's new take). */
+export function findJob(loaded: LoadedManifest, id: string): Job {
   const exact = loaded.jobs.find((job) => job.id === id)
   if (exact) return exact
   const ofRecipe = loaded.jobs.filter((job) => job.recipe === id)
@@ -158,7 +158,7 @@ async function chooseImages(
   const record = await workspace.store.getRecord(job.key)
   const known = new Map<number, ImageRecord>()
   for (const [index, image] of (record?.takes.find((item) => item.take === take)?.images ?? []).entries()) known.set(index + 1, image)
-  if (locked?.key === job.key && locked.take === take) {
+  if (lockIsTake(job, locked, take)) {
     for (const [index, output] of locked.outputs.entries()) {
       const position = output.image ?? index + 1
       if (!known.has(position)) known.set(position, { sha256: output.sha256, width: output.width, height: output.height, format: output.format, bytes: 0 })
@@ -180,6 +180,5 @@ async function chooseImages(
     )
   })
   // How many images the take has: what the record, the lock and the pick know of it.
-  const lockedSize = locked?.key === job.key && locked.take === take ? Math.max(locked.candidates ?? 0, locked.outputs.length) : 0
-  return { chosen, size: Math.max(lockedSize, ...known.keys()) }
+  return { chosen, size: Math.max(lockedTakeSize(job, locked, take), ...known.keys()) }
 }
