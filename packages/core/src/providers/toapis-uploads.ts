@@ -1,5 +1,8 @@
 // Uploading local inputs to toapis: the upload call, and the bytes re-encoded to fit its limits.
 import { openAsBlob } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { callJson, ProviderError, snippet } from './http.js'
 import type { EditContext, InputImage } from './provider.js'
 import { mapToapisError } from './toapis-errors.js'
@@ -24,6 +27,7 @@ export async function uploadInput(
   const file = await uploadFile(input, role)
   form.append('file', file.blob, file.name)
   form.append('purpose', 'generation')
+  // The temporary re-encode (if any) is removed once the request has streamed it, sent or not.
   const response = await callJson(http, {
     stage: 'upload',
     method: 'POST',
@@ -34,7 +38,7 @@ export async function uploadInput(
     timeoutMs: timeout(120_000),
     maxBytes: 1024 * 1024,
     mapError: mapToapisError,
-  })
+  }).finally(file.cleanup)
   const body = response.body as { success?: boolean; message?: string; data?: { url?: unknown } } | undefined
   // Check `success` and `data.url`, not only the status (providers.md §1.5).
   if (body?.success !== true || typeof body.data?.url !== 'string') {
@@ -51,44 +55,42 @@ export async function uploadInput(
 /** Formats toapis takes as references (providers.md, "Checked again from outside"). */
 const TOAPIS_REF_FORMATS: readonly string[] = ['png', 'jpeg']
 
+/** The bytes uploaded for one input, and what to remove once they are sent. */
+interface UploadFile {
+  blob: Blob
+  name: string
+  cleanup: () => Promise<void>
+}
+
 /**
  * The bytes uploaded for one input. toapis takes PNG or JPEG references of at most 10 MB: a WebP
  * (or any other format) ref is re-encoded to PNG — lossless, alpha kept — and a ref over the
  * limit to JPEG. The mask is sent as it is (PNG with alpha; validation keeps it under the limit).
+ * Re-encodes run in the pixel child (at most PIXEL_SLOTS at once, whatever the job concurrency)
+ * and land in a temporary file that the upload streams from: the engine never holds the pixels
+ * or the encoded bytes.
  */
-async function uploadFile(input: Extract<InputImage, { kind: 'file' }>, role: 'ref' | 'mask'): Promise<{ blob: Blob; name: string }> {
+export async function uploadFile(input: Extract<InputImage, { kind: 'file' }>, role: 'ref' | 'mask'): Promise<UploadFile> {
   const fits = input.bytes <= TOAPIS_UPLOAD_LIMIT
   if (role === 'mask' || (fits && TOAPIS_REF_FORMATS.includes(input.format))) {
-    return { blob: await openAsBlob(input.path, { type: `image/${input.format}` }), name: `${role}.${input.format === 'jpeg' ? 'jpg' : input.format}` }
+    const blob = await openAsBlob(input.path, { type: `image/${input.format}` })
+    return { blob, name: `${role}.${input.format === 'jpeg' ? 'jpg' : input.format}`, cleanup: async () => {} }
   }
-  if (!TOAPIS_REF_FORMATS.includes(input.format)) {
-    const png = await toPng(input.path)
-    if (png.length <= TOAPIS_UPLOAD_LIMIT) return { blob: new Blob([new Uint8Array(png)], { type: 'image/png' }), name: 'ref.png' }
-  }
-  // References may be 50 MB by URL but uploads stop at 10 MB: re-encode to JPEG to fit.
-  const jpeg = await shrinkToJpeg(input.path, TOAPIS_UPLOAD_LIMIT)
-  return { blob: new Blob([new Uint8Array(jpeg)], { type: 'image/jpeg' }), name: 'ref.jpg' }
-}
-
-/** A lossless PNG of an image: the same pixel grid (a mask still matches it), metadata kept. */
-async function toPng(path: string): Promise<Buffer> {
-  const { default: sharp } = await import('sharp')
-  return sharp(path).keepMetadata().png().toBuffer()
-}
-
-async function shrinkToJpeg(path: string, limit: number): Promise<Buffer> {
-  const { default: sharp } = await import('sharp')
-  for (const quality of [90, 80, 70, 60, 50]) {
-    // No Huffman optimisation: it holds every coefficient for a second pass (~110 MiB on a 17 MP photo).
-    const bytes = await sharp(path).rotate().flatten({ background: '#ffffff' }).jpeg({ quality, optimiseCoding: false }).toBuffer()
-    if (bytes.length <= limit) return bytes
-  }
-  // Still too big: scale down until it fits.
-  const meta = await sharp(path).metadata()
-  let width = Math.round((meta.width ?? 4096) * 0.75)
-  for (;;) {
-    const bytes = await sharp(path).rotate().flatten({ background: '#ffffff' }).resize({ width }).jpeg({ quality: 80, optimiseCoding: false }).toBuffer()
-    if (bytes.length <= limit || width < 256) return bytes
-    width = Math.round(width * 0.75)
+  const { pixelTask } = await import('../pixels/pixel-child.js')
+  const dir = await mkdtemp(join(tmpdir(), 'images-edit-upload-'))
+  const cleanup = () => rm(dir, { recursive: true, force: true })
+  try {
+    if (!TOAPIS_REF_FORMATS.includes(input.format)) {
+      const out = join(dir, 'ref.png')
+      const png = await pixelTask<{ size: number }>({ op: 'png', path: input.path, out })
+      if (png.size <= TOAPIS_UPLOAD_LIMIT) return { blob: await openAsBlob(out, { type: 'image/png' }), name: 'ref.png', cleanup }
+    }
+    // References may be 50 MB by URL but uploads stop at 10 MB: re-encode to JPEG to fit.
+    const out = join(dir, 'ref.jpg')
+    await pixelTask<{ size: number }>({ op: 'jpeg', path: input.path, out, limit: TOAPIS_UPLOAD_LIMIT })
+    return { blob: await openAsBlob(out, { type: 'image/jpeg' }), name: 'ref.jpg', cleanup }
+  } catch (error) {
+    await cleanup()
+    throw error
   }
 }
