@@ -75,7 +75,8 @@ async function buildOnce(dir, serverOptions, prepare, options = {}) {
 }
 
 /**
- * Per job: `lane` = job:started → job:done (the time it held one of the 8 slots), `call` =
+ * Per job: `lane` = job:started → job:done (its slot is held from the start to the end of the
+ * download; verify, store and commit follow outside it), `call` =
  * job:started → first `downloading` progress (uploads, submit and polls, or the synchronous call),
  * `finish` = `downloading` → job:done (download, verify, store, outputs, record).
  */
@@ -108,7 +109,8 @@ function describeRuns(runs) {
   const median = (pick) => stats(runs.map(pick).filter((value) => value !== undefined)).median
   const cli = median((run) => run.cliCpuMs)
   return [
-    `per job (median): slot held ${median((run) => run.phases.lane).toFixed(0)} ms = call ${median((run) => run.phases.call).toFixed(0)} + download/verify/store ${median((run) => run.phases.finish).toFixed(0)} (of which the fake server's download answer ${median((run) => run.download).toFixed(0)})`,
+    `CPU per job: CLI ${cli === undefined || Number.isNaN(cli) ? '?' : (cli / JOBS).toFixed(1)} ms, fake server ${(median((run) => run.serverCpuMs) / JOBS).toFixed(1)} ms`,
+    `per job (median): started → done ${median((run) => run.phases.lane).toFixed(0)} ms = call ${median((run) => run.phases.call).toFixed(0)} + download/verify/store/commit ${median((run) => run.phases.finish).toFixed(0)} (of which the fake server's download answer ${median((run) => run.download).toFixed(0)}; the slot goes back after the download)`,
     `CLI spawn → first request ${fmt(median((run) => run.startup))}`,
     `server span ${fmt(median((run) => run.span))}`,
     `CPU: CLI ${cli === undefined || Number.isNaN(cli) ? '?' : fmt(cli)}, fake server ${fmt(median((run) => run.serverCpuMs))}`,
@@ -220,8 +222,8 @@ export async function runnerFaults(selected, report) {
       ratios.push(detail.ms / bound)
       const faulted = server.requests.filter((entry) => entry.fault === 'status').length
       faultCounts.push(faulted)
-      // Each faulted request made its job wait Retry-After (1 s) holding its slot: spread over 8
-      // slots that is the least the faults can add to a runner that holds slots while waiting.
+      // Each faulted request made its job wait Retry-After (1 s): spread over 8 slots, that is what
+      // the faults would add to a runner that held its slot while waiting (this one gives it back).
       waits.push((faulted * 1000) / CONCURRENCY)
 
       // Every job committed exactly once: one accepted (paid) submission per prompt, one

@@ -93,6 +93,16 @@ export async function aaGenerate(server: FakeServerImpl, ctx: RequestContext): P
   const taskId = `task_${hex(10)}`
   server.accept({ route: 'aa.generate', prompt, n: params.n, body: recorded, taskId })
   if (fault?.kind === 'never-finishes') return 'hold'
+  const specs = Array.from({ length: params.n }, (_, i) => ({
+    width: params.width,
+    height: params.height,
+    format: params.format,
+    ...(params.compression !== undefined ? { compression: params.compression } : {}),
+    seed: `${prompt}\n${i}\n${taskId}`,
+    transparent: params.background === 'transparent',
+  }))
+  // The images are made while the call runs, as a real service makes them, not when downloaded.
+  if (fault === undefined) for (const spec of specs) server.prerender(spec, 'normal')
   const latency = server.sampleLatency()
   await server.sleep(latency)
   if (server.isClosed()) return 'hold'
@@ -117,23 +127,7 @@ export async function aaGenerate(server: FakeServerImpl, ctx: RequestContext): P
   const now = server.now()
   const expiresAt = fault?.kind === 'expired' ? now : now + server.resultTtlMs
   const variant = fault?.kind === 'not-image' ? 'not-image' : fault?.kind === 'wrong-size' ? 'wrong-size' : 'normal'
-  const urls = Array.from({ length: params.n }, (_, i) =>
-    server.fileUrl(
-      server.storeResult(
-        {
-          width: params.width,
-          height: params.height,
-          format: params.format,
-          ...(params.compression !== undefined ? { compression: params.compression } : {}),
-          seed: `${prompt}\n${i}\n${taskId}`,
-          transparent: params.background === 'transparent',
-        },
-        now,
-        expiresAt,
-        variant,
-      ),
-    ),
-  )
+  const urls = specs.map((spec) => server.fileUrl(server.storeResult(spec, now, expiresAt, variant)))
   const inputTokens = Math.ceil(prompt.length / 4) + 256 * refs.infos.length
   const outputTokens = 1056 * params.n
   return jsonReply(

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { crc32 } from 'node:zlib'
 import sharp from 'sharp'
 
 /** Output encodings the fake produces. */
@@ -77,4 +78,26 @@ export async function renderImage(spec: RenderSpec): Promise<Buffer> {
 /** The size served by the `wrong-size` fault: half of each side (at least 16 px). */
 export function wrongSize(width: number, height: number): { width: number; height: number } {
   return { width: Math.max(16, Math.round(width / 2)), height: Math.max(16, Math.round(height / 2)) }
+}
+
+/**
+ * A copy of an encoded PNG or JPEG with `text` added as metadata (a PNG `tEXt` chunk before IEND,
+ * a JPEG comment after SOI): other bytes, same pixels. Undefined for formats it cannot mark.
+ */
+export function withMetadataText(bytes: Buffer, format: ImageFormat, text: string): Buffer | undefined {
+  const payload = Buffer.from(`seed\0${text}`, 'latin1')
+  if (format === 'png') {
+    const iend = bytes.length - 12
+    const type = Buffer.from('tEXt', 'latin1')
+    const head = Buffer.alloc(4)
+    head.writeUInt32BE(payload.length)
+    const crc = Buffer.alloc(4)
+    crc.writeUInt32BE(crc32(Buffer.concat([type, payload])))
+    return Buffer.concat([bytes.subarray(0, iend), head, type, payload, crc, bytes.subarray(iend)])
+  }
+  if (format === 'jpeg' && payload.length <= 65_533) {
+    const marker = Buffer.from([0xff, 0xfe, (payload.length + 2) >> 8, (payload.length + 2) & 0xff])
+    return Buffer.concat([bytes.subarray(0, 2), marker, payload, bytes.subarray(2)])
+  }
+  return undefined
 }

@@ -808,3 +808,37 @@ describe('counters', () => {
     expect(server.polls).toBe(0)
   })
 })
+
+describe('scale options', () => {
+  it('rateLimits: over the per-minute limit a route answers 429 with Retry-After and creates nothing', async () => {
+    await start({ rateLimits: { 'toapis.submit': 2 } })
+    await submitTask({ prompt: 'one' })
+    const second = await submitTask({ prompt: 'two' })
+    const refused = await submit({ model: 'gpt-image-1.5-official', prompt: 'three' })
+    expect(refused.status).toBe(429)
+    // The first request leaves the window a minute after it was counted.
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(59)
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(60)
+    expect(server.submits()).toBe(2)
+    expect(server.submitsByPrompt().has('three')).toBe(false)
+    expect(server.requests.filter((entry) => entry.rateLimited)).toHaveLength(1)
+    // Other routes are not limited.
+    expect((await poll(second)).id).toBe(second)
+    expect((await poll(second)).id).toBe(second)
+    await expect(startFakeProviderServer({ rateLimits: { 'toapis.poll': 0 } })).rejects.toThrow(RangeError)
+  })
+
+  it('sharedRenders: results have distinct bytes and the same pixels per size', async () => {
+    await start({ sharedRenders: true })
+    const urls: string[] = []
+    for (const prompt of ['a cat', 'a dog']) {
+      const done = await pollUntilDone(await submitTask({ prompt, size: '1:1', resolution: '1k' }))
+      urls.push(...(done.result as { data: { url: string }[] }).data.map((entry) => entry.url))
+    }
+    const images = await Promise.all(urls.map(async (url) => Buffer.from(await (await fetch(url)).arrayBuffer())))
+    expect(images[0]?.equals(images[1] ?? Buffer.alloc(0))).toBe(false)
+    const pixels = await Promise.all(images.map((bytes) => sharp(bytes, { failOn: 'warning' }).raw().toBuffer()))
+    expect(pixels[0]?.equals(pixels[1] ?? Buffer.alloc(0))).toBe(true)
+    expect(await sizeOf(images[0] ?? Buffer.alloc(0))).toEqual({ width: 1024, height: 1024, format: 'png' })
+  })
+})

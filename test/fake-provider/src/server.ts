@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo, Socket } from 'node:net'
 import { aaGenerate } from './aa.js'
 import { filesDownload } from './files.js'
-import { extOf, type ImageInfo, inspectImage, NOT_AN_IMAGE, type RenderSpec, renderImage, wrongSize } from './images.js'
+import { extOf, type ImageInfo, inspectImage, NOT_AN_IMAGE, type RenderSpec, renderImage, withMetadataText, wrongSize } from './images.js'
 import { openaiEdit } from './openai.js'
 import {
   aaError,
@@ -221,9 +221,15 @@ export class FakeServerImpl implements FakeProviderServer {
   private latency: Latency
   /** End times of toapis tasks still running at the last submit (for `maxActiveTasks`). */
   private runningTaskEnds: number[] = []
+  /** Results rendered ahead of their files (`prerender`), by spec and variant. */
+  private readonly prerendered = new Map<string, Promise<Buffer>>()
   private readonly seed: number
   private random: () => number
   private readonly external: Map<string, Buffer>
+  /** `rateLimits`: per route, the times of the requests processed within the last minute (oldest first from `start`). */
+  private readonly windows = new Map<RouteId, { limit: number; times: number[]; start: number }>()
+  /** `sharedRenders`: one rendering per size, format and variant. */
+  private readonly templates: Map<string, Promise<Buffer>> | undefined
   private readonly queued = new Map<RouteId, Fault[]>()
   private readonly persistent = new Map<RouteId, { fraction: number; fault: Fault }[]>()
   private readonly promptFaults: { substring: string; fault: Fault }[] = []
@@ -251,6 +257,11 @@ export class FakeServerImpl implements FakeProviderServer {
     }
     this.maxBodyBytes = options.maxBodyBytes ?? 256 * 1024 * 1024
     this.external = new Map(Object.entries(options.externalImages ?? {}).map(([url, bytes]) => [url, Buffer.from(bytes)]))
+    for (const [route, limit] of Object.entries(options.rateLimits ?? {}) as [RouteId, number][]) {
+      if (!(Number.isInteger(limit) && limit > 0)) throw new RangeError(`rateLimits.${route} must be a positive integer, got ${limit}`)
+      this.windows.set(route, { limit, times: [], start: 0 })
+    }
+    this.templates = options.sharedRenders ? new Map() : undefined
     validateLatency(this.latency)
     this.http = createServer({ requestTimeout: 0, keepAliveTimeout: 5000 }, (req, res) => {
       this.onRequest(req, res).catch((error: unknown) => {
@@ -493,7 +504,24 @@ export class FakeServerImpl implements FakeProviderServer {
     return { id, file }
   }
 
+  /**
+   * Starts rendering a result that is about to exist (a synchronous call still inside its
+   * latency), so that `storeResult` finds it made. A real provider serves results from a CDN; the
+   * fake renders each with sharp (~60 ms for 1024² on two cores), which must not land inside the
+   * download a benchmark times.
+   */
+  prerender(spec: RenderSpec, variant: StoredFile['variant']): void {
+    const key = renderKey(spec, variant)
+    if (this.prerendered.has(key)) return
+    const rendering = this.render(spec, variant)
+    rendering.catch(() => {})
+    this.prerendered.set(key, rendering)
+  }
+
   storeResult(spec: RenderSpec, availableAt: number, expiresAt: number, variant: StoredFile['variant']): StoredFile {
+    const key = renderKey(spec, variant)
+    const made = this.prerendered.get(key)
+    this.prerendered.delete(key)
     const file: StoredFile = {
       name: `res_${hex(8)}.${extOf(spec.format)}`,
       kind: 'result',
@@ -504,6 +532,9 @@ export class FakeServerImpl implements FakeProviderServer {
       spec,
     }
     this.files.set(file.name, file)
+    // Rendered now, while its task runs (or at once), not on first download: see `prerender`.
+    if (made) file.pending = made
+    this.fileBytes(file).catch(() => {})
     return file
   }
 
@@ -514,11 +545,44 @@ export class FakeServerImpl implements FakeProviderServer {
   /** The bytes of a stored file, rendering a result on first use. */
   fileBytes(file: StoredFile): Promise<Buffer> {
     if (file.bytes) return Promise.resolve(file.bytes)
-    file.pending ??= renderVariant(file.spec, file.variant).then((bytes) => {
+    file.pending ??= this.render(file.spec, file.variant).then((bytes) => {
       file.bytes = bytes
       return bytes
     })
     return file.pending
+  }
+
+  /** A result's bytes: rendered, or with `sharedRenders` a marked copy of its size's one rendering. */
+  private async render(spec: RenderSpec | undefined, variant: StoredFile['variant']): Promise<Buffer> {
+    if (!this.templates || !spec || variant === 'not-image') return renderVariant(spec, variant)
+    const key = renderKey({ ...spec, seed: '' }, variant)
+    let template = this.templates.get(key)
+    if (!template) {
+      template = renderVariant({ ...spec, seed: key }, variant)
+      this.templates.set(key, template)
+    }
+    return withMetadataText(await template, spec.format, spec.seed) ?? renderVariant(spec, variant)
+  }
+
+  /**
+   * `rateLimits`: whether one more request to `route` fits in its last minute (and if so, counts
+   * it), else the whole seconds until the oldest counted one leaves the window.
+   */
+  private admit(route: RouteId): { retryAfter: number } | undefined {
+    const window = this.windows.get(route)
+    if (!window) return undefined
+    const now = this.now()
+    while (window.start < window.times.length && (window.times[window.start] ?? 0) <= now - 60_000) window.start++
+    if (window.times.length - window.start >= window.limit) {
+      return { retryAfter: Math.max(1, Math.ceil(((window.times[window.start] ?? now) + 60_000 - now) / 1000)) }
+    }
+    // Drop the expired head now and then, so the array stays about `limit` long.
+    if (window.start > window.limit) {
+      window.times.splice(0, window.start)
+      window.start = 0
+    }
+    window.times.push(now)
+    return undefined
   }
 
   /**
@@ -640,6 +704,12 @@ export class FakeServerImpl implements FakeProviderServer {
       send(res, statusFaultReply(matched.route, fault, requestId), method === 'HEAD')
       return
     }
+    const limited = this.admit(matched.route)
+    if (limited) {
+      entry.rateLimited = true
+      send(res, statusFaultReply(matched.route, { kind: 'status', status: 429, retryAfter: limited.retryAfter }, requestId), method === 'HEAD')
+      return
+    }
 
     let result: HandlerResult
     if (matched.route !== 'files.download' && !this.authorized(req)) {
@@ -722,6 +792,10 @@ export class FakeServerImpl implements FakeProviderServer {
     })
     return this.closing
   }
+}
+
+function renderKey(spec: RenderSpec, variant: StoredFile['variant']): string {
+  return JSON.stringify([spec.width, spec.height, spec.format, spec.compression, spec.seed, spec.transparent, variant])
 }
 
 async function renderVariant(spec: RenderSpec | undefined, variant: StoredFile['variant']): Promise<Buffer> {

@@ -37,6 +37,20 @@ export interface FakeServerOptions {
   externalImages?: Record<string, Uint8Array>
   /** Largest request body read, in bytes; larger bodies get a 413. @default 256 MiB */
   maxBodyBytes?: number
+  /**
+   * Requests per minute a route accepts, as a provider's rate limit: over any sliding 60 s, at most
+   * this many requests to the route are processed; the next is answered 429 with `Retry-After`
+   * (whole seconds until the oldest leaves the window) and nothing is created or counted. Refused
+   * requests do not use up the window. Logged with `rateLimited: true`.
+   */
+  rateLimits?: Partial<Record<RouteId, number>>
+  /**
+   * Render each result size and format once and serve copies that differ only in a metadata chunk
+   * carrying the seed (PNG `tEXt`, JPEG comment): every result still has its own bytes, but
+   * thousands of them cost one render (scale benchmarks). WebP results are rendered in full.
+   * @default false
+   */
+  sharedRenders?: boolean
 }
 
 /**
@@ -132,6 +146,8 @@ export interface RequestLogEntry {
   completed: boolean
   /** The fault applied to this request, if any. */
   fault?: FaultKind
+  /** Answered 429 by the route's `rateLimits` entry. */
+  rateLimited?: true
 }
 
 /** Summary of a multipart body recorded in {@link RawBodyEntry}. */

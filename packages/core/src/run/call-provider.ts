@@ -5,7 +5,7 @@ import type { JournalEntry } from '../store/journal.js'
 import { markBilled } from './billing.js'
 import { type SettleOptions, settleEntry } from './collect.js'
 import type { JobScope } from './context.js'
-import { paidCall, retryNote } from './paid-call.js'
+import { paidCall, RetryLater, retryNote } from './paid-call.js'
 import { FREE_RETRIES, withRetries } from './retry.js'
 
 /** A paid request's answer, with the journal entry that stands for it (absent for bytes handed back at once). */
@@ -63,7 +63,9 @@ async function submitTask(scope: JobScope, request: EditRequest): Promise<Journa
   const prepared = await prepare(scope, request)
   const submit = provider.submit?.bind(provider)
   if (!submit) throw new ImagesEditError('INTERNAL', `provider ${provider.id} cannot submit`, { userFacing: false })
-  const { taskId } = await paidCall(() => submit(request, prepared, editContext(scope, run.hard)), 'submit', planned.job, scope.gate, run, scope.attempts)
+  const { taskId } = await refusedLater(scope, () =>
+    paidCall(() => submit(request, prepared, editContext(scope, run.hard)), 'submit', planned.job, scope.gate, run, scope.attempts),
+  )
   const entry = newEntry(scope, request, taskId)
   await scope.journal.put(entry)
   context.emit({ type: 'job:progress', id: planned.job.id, stage: 'submitted', taskId })
@@ -79,7 +81,9 @@ async function generateNow(scope: JobScope, request: EditRequest): Promise<PaidA
   const generateCall = provider.generate.bind(provider)
   let result: EditResult
   try {
-    result = await paidCall(() => generateCall(request, prepared, editContext(scope, run.hard)), 'generate', job, scope.gate, run, scope.attempts)
+    result = await refusedLater(scope, () =>
+      paidCall(() => generateCall(request, prepared, editContext(scope, run.hard)), 'generate', job, scope.gate, run, scope.attempts),
+    )
   } catch (error) {
     if (error instanceof ProviderError && error.billedTaskId) {
       // Accepted and billed, nothing handed back, no way to ask later: remember it so no rerun pays again unawares.
@@ -94,6 +98,22 @@ async function generateNow(scope: JobScope, request: EditRequest): Promise<PaidA
   const entry = newEntry(scope, request, result.taskId ?? `${job.provider}-${Date.now()}`, { urls: urls.slice(0, request.n) })
   await scope.journal.put(entry)
   return { result, entry }
+}
+
+/**
+ * A paid call, sent again after each refusal that proves nothing was accepted; the job waits out
+ * the refusal's `Retry-After` without its slots, so other jobs use them meanwhile.
+ */
+async function refusedLater<T>(scope: JobScope, send: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await send()
+    } catch (error) {
+      if (!(error instanceof RetryLater)) throw error
+      scope.context.emit({ type: 'job:progress', id: scope.planned.job.id, stage: 'waiting', note: error.note })
+      await scope.slots.waitOut(error.delayMs, scope.run.either)
+    }
+  }
 }
 
 /** The provider's free preparation (uploads), retried. */
@@ -113,6 +133,7 @@ function settleOptions(scope: JobScope): SettleOptions {
     gate: scope.gate,
     onRetry: retryNote(scope.context.emit, scope.planned.job.id),
     journal: scope.journal,
+    slots: scope.slots,
   }
 }
 

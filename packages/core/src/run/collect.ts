@@ -9,6 +9,7 @@ import type { ProviderGate } from './gates.js'
 import type { JournalWriter } from './journal-writer.js'
 import { waitForTask } from './poll.js'
 import { FREE_RETRIES, withRetries } from './retry.js'
+import type { JobSlots } from './slots.js'
 import { acceptResult, type Expected } from './verify.js'
 
 /**
@@ -27,6 +28,8 @@ export interface SettleOptions {
   gate: ProviderGate
   onRetry: (info: { attempt: number; delayMs: number; error: unknown }) => void
   journal: JournalWriter
+  /** The job's slots, when a job polls (given back while a refused poll waits, once the task is probably done). */
+  slots?: JobSlots
   /**
    * Keep the entry when the service says the task does not exist. Set for tasks no job asks for:
    * a 404 there may come from a wrong base URL, and a paid task id is never dropped on a guess.
@@ -44,7 +47,13 @@ export async function settleEntry(provider: ImageEditProvider, entry: JournalEnt
   if (entry.urls) return { images: entry.urls.map((url) => ({ url })), taskId: entry.taskId, warnings: [] }
   if (!provider.poll) throw new ProviderError(`${provider.id} cannot be asked about a task`, { provider: provider.id, stage: 'poll' })
   const { journal } = options
-  const status = await waitForTask(provider, entry, options.free, options.gate, options.onRetry, journal).catch(async (error: unknown) => {
+  const status = await waitForTask(provider, entry, {
+    context: options.free,
+    gate: options.gate,
+    onRetry: options.onRetry,
+    journal,
+    ...(options.slots ? { slots: options.slots } : {}),
+  }).catch(async (error: unknown) => {
     if (journal.unsaved > 0 && ImagesEditError.is(error) && error.code === 'ABORTED') {
       // The id lives only in memory (the journal could not be written): say so, with the id.
       throw markBilled(
@@ -90,25 +99,55 @@ export interface StoredImages {
   error?: unknown
 }
 
+/** The bytes of a result's images in order, up to the first that could not be fetched (`error`). */
+export interface DownloadedImages {
+  bytes: Uint8Array[]
+  error?: unknown
+}
+
 /** Downloads (when given as URLs), decodes, verifies and stores produced images in order, up to the first failure. */
 export async function storeImages(
   provider: ImageEditProvider,
   produced: readonly ProducedImage[],
   expected: Expected,
   store: ResultStore,
-  options: { signal: AbortSignal; journal: JournalWriter; onDownload?: () => void; onRetry: SettleOptions['onRetry'] },
+  options: DownloadOptions,
 ): Promise<StoredImages> {
-  const images: ImageRecord[] = []
-  const warnings: string[] = []
+  return acceptImages(await downloadImages(provider, produced, options), expected, store)
+}
+
+/** What downloading a result needs: the signal, the job's journal (retried before each download) and progress hooks. */
+export interface DownloadOptions {
+  signal: AbortSignal
+  journal: JournalWriter
+  onDownload?: () => void
+  onRetry: SettleOptions['onRetry']
+}
+
+/** The provider's part of collecting a result: its images' bytes, fetched in order (free, retried). */
+export async function downloadImages(provider: ImageEditProvider, produced: readonly ProducedImage[], options: DownloadOptions): Promise<DownloadedImages> {
+  const bytes: Uint8Array[] = []
   try {
     for (const image of produced) {
       await options.journal.flush()
-      let bytes: Uint8Array
-      if ('bytes' in image) bytes = image.bytes
+      if ('bytes' in image) bytes.push(image.bytes)
       else {
         options.onDownload?.()
-        bytes = await download(provider, image.url, options.signal, options.onRetry)
+        bytes.push(await download(provider, image.url, options.signal, options.onRetry))
       }
+    }
+  } catch (error) {
+    return { bytes, error }
+  }
+  return { bytes }
+}
+
+/** Decodes, verifies and stores downloaded images in order, up to the first failure (a bad image, or the download's own). */
+export async function acceptImages(downloaded: DownloadedImages, expected: Expected, store: ResultStore): Promise<StoredImages> {
+  const images: ImageRecord[] = []
+  const warnings: string[] = []
+  try {
+    for (const bytes of downloaded.bytes) {
       const accepted = await acceptResult(bytes, expected, store)
       warnings.push(...accepted.warnings)
       images.push(accepted.image)
@@ -116,7 +155,7 @@ export async function storeImages(
   } catch (error) {
     return { images, warnings, error }
   }
-  return { images, warnings }
+  return { images, warnings, ...(downloaded.error !== undefined ? { error: downloaded.error } : {}) }
 }
 
 function download(provider: ImageEditProvider, url: string, signal: AbortSignal, onRetry: SettleOptions['onRetry']): Promise<Uint8Array> {

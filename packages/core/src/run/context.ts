@@ -7,6 +7,7 @@ import type { ImageRecord, ResultStore } from '../store/store.js'
 import type { EventListener, InFlightCall, JobError } from './events.js'
 import type { ProviderGate, RunnerGates } from './gates.js'
 import type { JournalWriter } from './journal-writer.js'
+import type { JobSlots } from './slots.js'
 
 /** What the runner needs; everything is injected so tests and the Vite plugin can supply their own. */
 export interface RunnerContext {
@@ -46,8 +47,8 @@ export interface GeneratedJob {
   startedAt: number
   /**
    * Tells the runner the caller is done with this job (committed it, or failed to). Call it for
-   * every job yielded: the job keeps its slots until then, so a commit that fails can stop the
-   * run (`stop`) before another job starts.
+   * every job yielded: the job keeps its key's lock (and its place in the runner's finishing
+   * limit) until then; a commit that fails can stop the run (`stop`): nothing unsent is paid for.
    */
   settle(): void
 }
@@ -88,6 +89,14 @@ export interface JobScope {
   /** Paid attempts of the current request (refusals retried later count here). */
   attempts: { paid: number }
   journal: JournalWriter
-  /** Hands the job's stored images to the caller; called inside the job's slots, it resolves when they may be released. */
+  /** The job's provider and global slots, held while the provider works for it. */
+  slots: JobSlots
+  /**
+   * Keep the slots until the job is committed (`--concurrency 1`, or a provider cap of 1): then no
+   * paid call is in flight while an output is written (a crash there loses nothing), and a failed
+   * commit under --no-keep-going stops the run before the next job is paid for.
+   */
+  holdSlots: boolean
+  /** Hands the job's stored images to the caller; it resolves when the caller has settled them. */
   deliver(images: ImageRecord[]): Promise<void>
 }

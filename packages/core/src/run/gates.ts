@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 import pThrottle from 'p-throttle'
 import type { ProviderId } from '../providers/provider.js'
+import { TaskLatencies } from './latency.js'
 
 /** Limits and cadence of one provider, as the runner applies them. */
 export interface ProviderLimits {
@@ -20,7 +21,16 @@ export interface ProviderLimits {
 
 /** The caps and rate gates of one provider, with the limits they were made from (polling reads them). */
 export interface ProviderGate {
+  /** The provider's slots: jobs the provider is working for (uploads, the paid call, polls, downloads). */
   limit: ReturnType<typeof pLimit>
+  /**
+   * Jobs of this provider holding their key's lock: the ones in its slots, plus as many again
+   * waiting for a slot or verifying, storing and committing their results. Bounds the locks and the
+   * results in memory while commits lag behind.
+   */
+  admit: ReturnType<typeof pLimit>
+  /** Latencies of its completed tasks, per model: where first polls aim. */
+  latency: TaskLatencies
   paid: <T>(call: () => Promise<T>) => Promise<T>
   status: <T>(call: () => Promise<T>) => Promise<T>
   limits: ProviderLimits
@@ -32,7 +42,11 @@ export interface ProviderGate {
  * within the same global and per-provider limits.
  */
 export interface RunnerGates {
+  /** The global cap of the project's runs. */
+  concurrency: number
   global: ReturnType<typeof pLimit>
+  /** Verifying and storing results and committing them, outside the provider slots; as many at once as the global cap. */
+  finish: ReturnType<typeof pLimit>
   provider(id: ProviderId): ProviderGate
   /**
    * Takes the cadence (poll interval, task timeout) of a newer configuration: a run reusing the
@@ -45,8 +59,11 @@ export interface RunnerGates {
 export function createRunnerGates(concurrency: number, limits: (id: ProviderId) => ProviderLimits): RunnerGates {
   const providers = new Map<ProviderId, ProviderGate>()
   let current = limits
+  const cap = Math.max(1, concurrency)
   return {
-    global: pLimit(Math.max(1, concurrency)),
+    concurrency: cap,
+    global: pLimit(cap),
+    finish: pLimit(cap),
     retune(next) {
       current = next
       for (const [id, gate] of providers) gate.limits = next(id)
@@ -55,8 +72,11 @@ export function createRunnerGates(concurrency: number, limits: (id: ProviderId) 
       let existing = providers.get(id)
       if (!existing) {
         const limit = current(id)
+        const slots = Math.max(1, limit.concurrency ?? concurrency)
         existing = {
-          limit: pLimit(Math.max(1, limit.concurrency ?? concurrency)),
+          limit: pLimit(slots),
+          admit: pLimit(2 * slots),
+          latency: new TaskLatencies(),
           paid: rateLimited(limit.requestsPerMinute),
           status: rateLimited(limit.statusRequestsPerMinute ?? 3000),
           limits: limit,

@@ -3,19 +3,27 @@ import type { Job } from '../manifest/job.js'
 import type { PlannedJob } from '../plan/plan.js'
 import { ProviderError } from '../providers/http.js'
 import type { EditRequest, EditResult } from '../providers/provider.js'
+import type { JournalEntry } from '../store/journal.js'
 import type { ImageRecord, JobRecord, TakeRecord } from '../store/store.js'
 import { billingOf, markBilled } from './billing.js'
 import { callProvider } from './call-provider.js'
-import { addRun, paidResultLost, storeImages } from './collect.js'
+import { acceptImages, addRun, type DownloadedImages, downloadImages, paidResultLost } from './collect.js'
 import type { JobScope, RunnerContext } from './context.js'
 import { retryNote } from './paid-call.js'
 import { toEditRequest } from './request.js'
 import { expectedOf } from './verify.js'
 
-/** Makes the images of one job that are still missing; runs holding the job key's lock. */
+/**
+ * Makes the images of one job that are still missing; runs holding the job key's lock. Each
+ * request holds the job's slots while the provider works (uploads, paid call, polls, download),
+ * then gives them back (unless `holdSlots`) to verify and store its images under the `finish` limit.
+ */
 export async function generate(scope: JobScope): Promise<ImageRecord[]> {
   const { planned, context, run } = scope
   const { job } = planned
+  await scope.slots.take()
+  if (run.stop.aborted) throw new ImagesEditError('ABORTED', 'not started: the run was interrupted')
+  context.emit({ type: 'job:started', id: job.id, provider: job.provider })
   const { record, take } = await currentTake(planned, context)
   // Every candidate is made; the outputs are the picked ones among them (the first by default).
   if (take.images.length >= job.candidates) return take.images
@@ -25,30 +33,35 @@ export async function generate(scope: JobScope): Promise<ImageRecord[]> {
     if (run.stop.aborted) throw new ImagesEditError('ABORTED', 'interrupted')
     const count = Math.min(job.candidates - take.images.length, capabilities.n.max)
     const request = toEditRequest(job, { n: count, firstIndex: take.images.length, take: planned.take })
-    const collected = await collectRequest(scope, request).catch(async (error: unknown) => {
+    const billed = async (error: unknown): Promise<never> => {
       await recordBilled(error, record, take, job, request.firstIndex, context)
       throw error
+    }
+    await scope.slots.take()
+    const fetched = await fetchRequest(scope, request).catch(billed)
+    if (!scope.holdSlots) scope.slots.give()
+    await context.gates.finish(async () => {
+      const { images, warnings, result } = await acceptRequest(scope, request, fetched).catch(billed)
+      for (const warning of warnings) context.emit({ type: 'warning', id: job.id, message: warning })
+      const estimate = context.estimate?.(job, images.length)
+      addRun(take, {
+        provider: job.provider,
+        model: job.model,
+        firstIndex: request.firstIndex,
+        images,
+        job: job.id,
+        ...(result.taskId ? { taskId: result.taskId } : {}),
+        ...(result.usage ? { usage: result.usage } : {}),
+        ...(estimate ? { estimate } : {}),
+        ...(result.revisedPrompt ? { revisedPrompt: result.revisedPrompt } : {}),
+        warnings,
+      })
+      // Objects first, then the record naming them, then the journal entry goes: a crash anywhere
+      // leaves either a resumable task or a stored result, never a lost one.
+      await context.store.putRecord(context.redact ? context.redact(record) : record)
+      await scope.journal.delete(job.key, planned.take, request.firstIndex)
+      if (images.length < count) throw shortAnswer(job, images.length, count, result.taskId)
     })
-    const { images, warnings, result } = collected
-    for (const warning of warnings) context.emit({ type: 'warning', id: job.id, message: warning })
-    const estimate = context.estimate?.(job, images.length)
-    addRun(take, {
-      provider: job.provider,
-      model: job.model,
-      firstIndex: request.firstIndex,
-      images,
-      job: job.id,
-      ...(result.taskId ? { taskId: result.taskId } : {}),
-      ...(result.usage ? { usage: result.usage } : {}),
-      ...(estimate ? { estimate } : {}),
-      ...(result.revisedPrompt ? { revisedPrompt: result.revisedPrompt } : {}),
-      warnings,
-    })
-    // Objects first, then the record naming them, then the journal entry goes: a crash anywhere
-    // leaves either a resumable task or a stored result, never a lost one.
-    await context.store.putRecord(context.redact ? context.redact(record) : record)
-    await scope.journal.delete(job.key, planned.take, request.firstIndex)
-    if (images.length < count) throw shortAnswer(job, images.length, count, result.taskId)
   }
   return take.images
 }
@@ -105,25 +118,44 @@ async function recordBilled(error: unknown, record: JobRecord, take: TakeRecord,
   await context.store.putRecord(context.redact ? context.redact(record) : record).catch(() => {})
 }
 
-/** One request's images: paid for (or resumed from the journal), downloaded, decoded and stored. */
-async function collectRequest(scope: JobScope, request: EditRequest): Promise<{ images: ImageRecord[]; warnings: string[]; result: EditResult }> {
+/** What the provider handed over for one request: its answer, the journal entry standing for it, and the downloaded bytes. */
+interface Fetched {
+  result: EditResult
+  entry?: JournalEntry
+  downloaded: DownloadedImages
+}
+
+/** The provider's part of one request, inside the job's slots: paid for (or resumed from the journal) and downloaded. */
+async function fetchRequest(scope: JobScope, request: EditRequest): Promise<Fetched> {
   const { planned, context, run, provider, journal } = scope
   const { job } = planned
   const { result, entry } = await callProvider(scope, request)
-  const produced = result.images.slice(0, request.n)
-  const extra =
-    result.images.length > request.n
-      ? [`${job.provider} returned ${result.images.length} images for a request of ${request.n}; only the first ${request.n} were downloaded`]
-      : []
   // A synchronous answer's URLs are collected even while stopping: they are paid for and exist nowhere else.
   const signal = entry?.urls ? run.hard : run.either
   if (entry?.urls) run.inFlight.set(job.id, { id: job.id, provider: job.provider, stage: 'download' })
-  const stored = await storeImages(provider, produced, expectedOf(job), context.store, {
+  const downloaded = await downloadImages(provider, result.images.slice(0, request.n), {
     signal,
     journal,
     onDownload: () => context.emit({ type: 'job:progress', id: job.id, stage: 'downloading' }),
     onRetry: retryNote(context.emit, job.id),
   }).finally(() => run.inFlight.delete(job.id))
+  return { result, ...(entry ? { entry } : {}), downloaded }
+}
+
+/** One request's images, outside the slots: decoded, verified and stored; a failure keeps what was paid for collectable. */
+async function acceptRequest(
+  scope: JobScope,
+  request: EditRequest,
+  fetched: Fetched,
+): Promise<{ images: ImageRecord[]; warnings: string[]; result: EditResult }> {
+  const { planned, context, run, provider, journal } = scope
+  const { job } = planned
+  const { result, entry } = fetched
+  const extra =
+    result.images.length > request.n
+      ? [`${job.provider} returned ${result.images.length} images for a request of ${request.n}; only the first ${request.n} were downloaded`]
+      : []
+  const stored = await acceptImages(fetched.downloaded, expectedOf(job), context.store)
   const warnings = [...result.warnings, ...extra, ...stored.warnings]
   if (stored.error === undefined) return { images: stored.images, warnings, result }
   // Images of a synchronous answer already stored are kept: the job asks only for the rest.

@@ -40,7 +40,12 @@ export function retryDelay(error: unknown, retry: number, policy: RetryPolicy, r
 export async function withRetries<T>(
   call: (attempt: number) => Promise<T>,
   policy: RetryPolicy,
-  options: { signal: AbortSignal; onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void },
+  options: {
+    signal: AbortSignal
+    onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
+    /** Waits out a retry's delay instead of a plain sleep (a job gives its slots back meanwhile). */
+    wait?: (delayMs: number) => Promise<void>
+  },
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -50,9 +55,11 @@ export async function withRetries<T>(
       if (attempt >= policy.attempts || !mayRetry(error, policy)) throw error
       const delayMs = retryDelay(error, attempt - 1, policy)
       options.onRetry?.({ attempt, delayMs, error })
-      await sleep(delayMs, undefined, { signal: options.signal }).catch(() => {
-        throw new ImagesEditError('ABORTED', 'interrupted')
-      })
+      if (options.wait) await options.wait(delayMs)
+      else
+        await sleep(delayMs, undefined, { signal: options.signal }).catch(() => {
+          throw new ImagesEditError('ABORTED', 'interrupted')
+        })
     }
   }
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ImagesEditError } from '../errors.js'
 import type { PlannedJob } from '../plan/plan.js'
 import type { ImageRecord } from '../store/store.js'
@@ -6,7 +5,7 @@ import { toJobError } from './billing.js'
 import { createRunState, type GeneratedJob, type JobOutcome, type JobScope, type RunHandle, type RunnerContext, type RunState } from './context.js'
 import { generate } from './generate.js'
 import { JournalWriter } from './journal-writer.js'
-import { RetryLater } from './paid-call.js'
+import { JobSlots } from './slots.js'
 
 export { DEFAULT_RESULT_LIFETIME_MS } from './collect.js'
 export { collectJournaled } from './collect-journaled.js'
@@ -24,9 +23,9 @@ export { MAX_RESULT_BYTES } from './verify.js'
  * record that names it. One failing job never stops the others unless `keepGoing` is off.
  *
  * Work starts at once; each job is yielded as soon as its images are stored, and kept until the
- * caller takes it. It holds its slots (and its key's lock) until the caller settles it, so a
- * commit counts against the caps like the rest of the job, and a failed commit can stop the run
- * before the next job starts. Iteration ends once every job has finished.
+ * caller takes it. It gives its provider slot back once the download ends (see `runJob` for the
+ * exception), and keeps its key's lock until the caller settles it; a failed commit can stop the
+ * run before any further paid call is sent. Iteration ends once every job has finished.
  *
  * Stopping (`signal`) starts nothing new but lets paid calls already sent be answered, so their
  * task ids are journaled and their results kept; `abandon` gives up on those too.
@@ -46,8 +45,6 @@ export function runJobs(jobs: readonly PlannedJob[], context: RunnerContext): Ru
   const runOne = async (planned: PlannedJob) => {
     const { job } = planned
     const startedAt = Date.now()
-    // The job keeps its slots until the caller has committed it: with concurrency 1 nothing else
-    // is paid for while an output is written, and a failed commit can stop the run first.
     const deliver = (images: ImageRecord[]) => {
       outcomes.set(job.id, { ok: true, images })
       return new Promise<void>((settle) => ready.push({ planned, images, startedAt, settle }))
@@ -79,7 +76,14 @@ export function runJobs(jobs: readonly PlannedJob[], context: RunnerContext): Ru
   }
 }
 
-/** One job, start to stored images; a refused paid call waits out its Retry-After between passes, holding no slot. */
+/**
+ * One job, start to committed images. It is admitted first (its provider's `admit` limit), then
+ * takes its key's lock, which it keeps until the caller has settled it: no two runs pay for one
+ * key. Inside, it holds the provider and global slots only while the provider works for it; its
+ * results are verified, stored and committed under the runner's own `finish` limit. Nothing that
+ * holds a slot ever waits for a key's lock, so a job of the same key waiting for the lock cannot
+ * keep the holder from getting a slot back.
+ */
 async function runJob(planned: PlannedJob, context: RunnerContext, run: RunState, deliver: JobScope['deliver']): Promise<ImageRecord[]> {
   const { job } = planned
   const gate = context.gates.provider(job.provider)
@@ -91,39 +95,36 @@ async function runJob(planned: PlannedJob, context: RunnerContext, run: RunState
     run,
     attempts: { paid: 0 },
     journal: new JournalWriter(context.journal, job.id, context.emit),
+    slots: new JobSlots(gate.limit, context.gates.global),
+    // With one job at a time on its provider, a job keeps its slots until it is committed: then a
+    // paid call is never in flight while anything else happens, so a crash (kill -9, power loss)
+    // while an output is written cannot lose the next job's accepted task before it is journaled,
+    // and a failed commit under --no-keep-going stops the run before the next job is paid for.
+    // With more, other jobs' paid calls overlap every step anyway, so the slots go back when the
+    // download ends: writing is local work, and the provider's cap is about the provider.
+    holdSlots: Math.min(context.gates.concurrency, gate.limit.concurrency) === 1,
     deliver,
   }
-  for (;;) {
-    // Waiting for a provider slot must not hold a global slot, or one busy provider would starve the rest.
-    const pass = await gate.limit(() => context.gates.global(() => attemptJob(scope)))
-    if (!(pass instanceof RetryLater)) return pass
-    context.emit({ type: 'job:progress', id: job.id, stage: 'waiting', note: pass.note })
-    await sleep(pass.delayMs, undefined, { signal: run.either }).catch(() => {
-      throw new ImagesEditError('ABORTED', 'interrupted while waiting to retry')
-    })
-  }
-}
-
-/** One pass of a job inside its slots: its images, or a wait when a refused paid call must be retried later. */
-async function attemptJob(scope: JobScope): Promise<ImageRecord[] | RetryLater> {
-  const { planned, context, run } = scope
-  const { job } = planned
   if (run.stop.aborted) throw new ImagesEditError('ABORTED', 'not started: the run was interrupted')
-  if (scope.attempts.paid === 0) context.emit({ type: 'job:started', id: job.id, provider: job.provider })
-  try {
-    const images = await context.keyLocks.with(
+  return gate.admit(() =>
+    context.keyLocks.with(
       job.key,
       run.either,
-      () => generate(scope),
+      async () => {
+        try {
+          const images = await generate(scope)
+          // Held still only when the take was complete already (made meanwhile by someone else).
+          if (!scope.holdSlots) scope.slots.give()
+          await context.gates.finish(() => scope.deliver(images))
+          return images
+        } finally {
+          scope.slots.give()
+        }
+      },
       () =>
         context.emit({ type: 'job:progress', id: job.id, stage: 'waiting', note: 'another images-edit process is making this job; waiting for its result' }),
-    )
-    await scope.deliver(images)
-    return images
-  } catch (error) {
-    if (error instanceof RetryLater) return error
-    throw error
-  }
+    ),
+  )
 }
 
 /** Finished items, kept until a consumer takes them. */
