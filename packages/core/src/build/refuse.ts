@@ -71,6 +71,19 @@ export async function refuse({ workspace, loaded, plan, providers, frozen, optio
 async function checkPaidInputs(workspace: Workspace, loaded: LoadedManifest, generating: readonly PlannedJob[]): Promise<void> {
   const problems: Diagnostic[] = []
   const seen = new Map<string, Promise<{ ok: true } | { ok: false; message: string }>>()
+  // Every decode is started first, then each awaited: awaiting one before starting the next kept
+  // a single decode in flight (an IPC round trip each, 10,000 in a row for a catalogue), where the
+  // pixel child runs PIXEL_SLOTS at once and bounds the rest itself.
+  for (const { job } of generating) {
+    if (!job.paid) continue
+    for (const input of job.mask ? [...job.refs, job.mask] : job.refs) {
+      if (input.input.kind !== 'file' || seen.has(input.input.path)) continue
+      const decoding = workspace.fileIndex.decodes(input.input.path, input.input.sha256)
+      // Awaited below, in order; a rejection must not go unhandled while earlier ones are awaited.
+      decoding.catch(() => {})
+      seen.set(input.input.path, decoding)
+    }
+  }
   for (const { job } of generating) {
     if (!job.paid) continue
     const inputs = [

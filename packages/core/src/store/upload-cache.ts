@@ -13,26 +13,39 @@ interface Entry {
   at: number
 }
 
-/** Upload URLs by provider and content hash, in `.images-edit/uploads.json`. */
+/**
+ * Upload URLs by provider and content hash, in `.images-edit/uploads.json`.
+ *
+ * The file is rewritten whole, so writes are coalesced: while one is in flight, every `put` joins
+ * the single next write, which serializes all entries when it starts. A catalogue of 10,000 refs
+ * used to write (and fsync) the growing file once per upload, one after another — quadratic bytes,
+ * and every upload waited behind all earlier writes.
+ */
 export class FileUploadCache implements UploadCache {
-  private entries: Record<string, Entry> | undefined
+  private loading: Promise<Record<string, Entry>> | undefined
+  /** The write in flight (or the last one); never rejects, so a failed write does not block later ones. */
   private writing: Promise<void> = Promise.resolve()
+  /** The next write, not started yet: puts made before it starts are in it. */
+  private next: Promise<void> | undefined
 
   constructor(
     private readonly path: string,
     private readonly now: () => number = Date.now,
+    private readonly write: (path: string, text: string) => Promise<void> = writeFileAtomic,
   ) {}
 
-  private async load(): Promise<Record<string, Entry>> {
-    if (!this.entries) {
-      try {
-        const value = JSON.parse((await readCacheText(this.path)) ?? '') as unknown
-        this.entries = value && typeof value === 'object' ? (value as Record<string, Entry>) : {}
-      } catch {
-        this.entries = {}
-      }
-    }
-    return this.entries
+  /** Read once; concurrent first calls share the read (each used to start its own and replace the entries). */
+  private load(): Promise<Record<string, Entry>> {
+    this.loading ??= readCacheText(this.path)
+      .then(
+        (text) => {
+          const value = JSON.parse(text ?? '') as unknown
+          return value && typeof value === 'object' ? (value as Record<string, Entry>) : {}
+        },
+        () => ({}),
+      )
+      .catch(() => ({}))
+    return this.loading
   }
 
   async get(provider: ProviderId, sha256: string): Promise<string | undefined> {
@@ -40,12 +53,21 @@ export class FileUploadCache implements UploadCache {
     return entry && this.now() - entry.at < UPLOAD_TTL_MS ? entry.url : undefined
   }
 
+  /** Records an upload; resolves once a write that contains it is on disk. */
   async put(provider: ProviderId, sha256: string, url: string): Promise<void> {
     const entries = await this.load()
     entries[`${provider}:${sha256}`] = { url, at: this.now() }
-    for (const [key, entry] of Object.entries(entries)) if (this.now() - entry.at >= UPLOAD_TTL_MS) delete entries[key]
-    // Writes are chained so two uploads finishing together cannot interleave.
-    this.writing = this.writing.then(() => writeFileAtomic(this.path, `${JSON.stringify(entries, null, 1)}\n`))
-    await this.writing
+    if (!this.next) {
+      const next = this.writing.then(() => {
+        // From here on, puts join the write after this one: this one's text is taken now.
+        this.next = undefined
+        const now = this.now()
+        for (const [key, entry] of Object.entries(entries)) if (now - entry.at >= UPLOAD_TTL_MS) delete entries[key]
+        return this.write(this.path, `${JSON.stringify(entries, null, 1)}\n`)
+      })
+      this.next = next
+      this.writing = next.catch(() => {})
+    }
+    await this.next
   }
 }
