@@ -14,9 +14,10 @@ export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'
 
 /**
  * What the proxy does with one request: pass it on, answer with an S3 error, drop the connection,
- * hold it, or pass it on and lose the answer (`lose-answer`: done on the server, unknown to the client).
+ * hold it, pass it on and lose the answer (`lose-answer`: done on the server, unknown to the
+ * client), or pass it on and drop the connection halfway through the answer's body (`cut-answer`).
  */
-export type S3Fault = 'pass' | 'drop' | 'lose-answer' | { status: number; code: string } | { holdMs: number }
+export type S3Fault = 'pass' | 'drop' | 'lose-answer' | 'cut-answer' | { status: number; code: string } | { holdMs: number }
 
 export interface S3TestServer {
   endpoint: string
@@ -67,11 +68,11 @@ export async function startS3Server(bucket = 'team'): Promise<S3TestServer> {
         setTimeout(() => (req.socket.destroyed ? undefined : forward(req, res, Buffer.concat(chunks))), decision.holdMs)
         return
       }
-      if (decision !== 'pass' && decision !== 'lose-answer') {
+      if (decision !== 'pass' && decision !== 'lose-answer' && decision !== 'cut-answer') {
         res.writeHead(decision.status, { 'content-type': 'application/xml' })
         return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${decision.code}</Code><Message>injected</Message></Error>`)
       }
-      forward(req, res, Buffer.concat(chunks), decision === 'lose-answer')
+      forward(req, res, Buffer.concat(chunks), decision === 'lose-answer', decision === 'cut-answer')
     })
   })
   // s3rver has no AbortMultipartUpload: the proxy does what S3 does, drops the upload's parts.
@@ -85,13 +86,20 @@ export async function startS3Server(bucket = 'team'): Promise<S3TestServer> {
     res.writeHead(204)
     res.end()
   }
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, loseAnswer = false) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, loseAnswer = false, cutAnswer = false) => {
     const upstreamRequest = request({ host: '127.0.0.1', port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       if (loseAnswer) {
         answer.resume()
         return void answer.on('end', () => req.socket.destroy())
       }
       res.writeHead(answer.statusCode ?? 500, answer.headers)
+      if (cutAnswer) {
+        // The headers (with the full length) and the first half of the body, then the connection goes.
+        const half = Math.floor(Number(answer.headers['content-length'] ?? 0) / 2)
+        const parts: Buffer[] = []
+        answer.on('data', (chunk: Buffer) => parts.push(chunk))
+        return void answer.on('end', () => res.write(Buffer.concat(parts).subarray(0, half), () => setTimeout(() => req.socket.destroy(), 20)))
+      }
       answer.pipe(res)
     })
     upstreamRequest.on('error', () => res.destroy())

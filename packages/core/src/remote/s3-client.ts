@@ -9,7 +9,7 @@
 // errors, within a bounded number of attempts.
 import { createHash } from 'node:crypto'
 import { AwsClient } from 'aws4fetch'
-import { describeNetworkError, errorCode, escapeXml, md5Of, parser, parseXml, redactQuery, sleep } from './s3-wire.js'
+import { describeNetworkError, errorCode, escapeXml, lockedBody, md5Of, parser, parseXml, redactQuery, sleep } from './s3-wire.js'
 
 /** Where a bucket is and how to reach it. */
 export interface S3Location {
@@ -112,6 +112,15 @@ export class S3Client {
   async get(key: string): Promise<Uint8Array | undefined> {
     const response = await this.send('GET', this.url(key), { ok404: true, readBody: true })
     return response.status === 404 ? undefined : response.body
+  }
+
+  /**
+   * The object's body as it arrives; undefined when there is none. Retried like any call until
+   * the answer starts; a body cut short after that makes the iteration throw (the caller retries).
+   */
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const response = await this.send('GET', this.url(key), { ok404: true, stream: true })
+    return response.status === 404 ? undefined : response.stream
   }
 
   /**
@@ -233,8 +242,8 @@ export class S3Client {
   private async send(
     method: string,
     url: string,
-    options: { body?: Uint8Array; headers?: Record<string, string>; ok404?: boolean; readBody?: boolean },
-  ): Promise<{ status: number; headers: Headers; body: Uint8Array }> {
+    options: { body?: Uint8Array; headers?: Record<string, string>; ok404?: boolean; readBody?: boolean; stream?: boolean },
+  ): Promise<{ status: number; headers: Headers; body: Uint8Array; stream?: AsyncIterable<Uint8Array> }> {
     let lastProblem = ''
     for (let attempt = 1; attempt <= this.retry.attempts; attempt++) {
       if (attempt > 1) await sleep(this.retry.baseDelayMs * 2 ** (attempt - 2) * (0.5 + Math.random()))
@@ -258,6 +267,7 @@ export class S3Client {
         throw new Error(`${method} ${redactQuery(url)}: HTTP 404 ${code ?? '(not an S3 answer)'}: check the bucket name and the endpoint`)
       }
       if (response.ok) {
+        if (options.stream && response.body) return { status: response.status, headers: response.headers, body: new Uint8Array(), stream: lockedBody(response) }
         if (!options.readBody) {
           await response.body?.cancel()
           return { status: response.status, headers: response.headers, body: new Uint8Array() }

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
 import { copyVerifiedTo } from '../store/atomic-write.js'
 import type { JobRecord, ResultStore } from '../store/store.js'
@@ -87,6 +87,28 @@ export class S3Store implements ResultStore {
     if (!same) await this.client.put(key, bytes)
     this.damaged.delete(hash)
     return hash
+  }
+
+  async putObjectFrom(source: AsyncIterable<Uint8Array>, hash: string): Promise<boolean> {
+    // A PUT needs its length and Content-MD5 up front: gathered, verified, then put as any object.
+    const chunks: Uint8Array[] = []
+    const digest = createHash('sha256')
+    for await (const chunk of source) {
+      digest.update(chunk)
+      chunks.push(chunk)
+    }
+    if (digest.digest('hex') !== hash) return false
+    await this.putObject(Buffer.concat(chunks), hash)
+    return true
+  }
+
+  /**
+   * The object's bytes as they arrive, NOT verified (undefined when there is none): for a
+   * store's {@link ResultStore.putObjectFrom}, which verifies them as it writes. A body cut short
+   * makes the iteration throw.
+   */
+  streamObject(hash: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    return this.client.getStream(this.objectKey(hash))
   }
 
   copyObjectTo(hash: string, target: string): Promise<boolean> {

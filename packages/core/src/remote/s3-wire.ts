@@ -38,3 +38,14 @@ export function redactQuery(url: string): string {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The response's body, locked at once and holding on to the response. undici cancels the body of
+ * a Response garbage-collected before its body was locked: a body handed on without its response
+ * then reads as empty (seen in B15, one object in a hundred, as a sha256 mismatch).
+ */
+export function lockedBody(response: Response): AsyncIterable<Uint8Array> {
+  // Node's web streams are async iterables (the DOM typings do not say so); taking the iterator locks the stream.
+  const iterator = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+  return { response, [Symbol.asyncIterator]: () => iterator } as AsyncIterable<Uint8Array>
+}

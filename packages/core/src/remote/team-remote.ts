@@ -5,6 +5,7 @@ import pLimit from 'p-limit'
 import { ImagesEditError, RefusalError } from '../errors.js'
 import type { Plan, PlannedJob } from '../plan/plan.js'
 import type { JobRecord, ResultStore, TakeRecord } from '../store/store.js'
+import { fetchAll } from './fetch-objects.js'
 import { mergeRecords } from './merge-records.js'
 import type { RemoteConfig } from './remote-config.js'
 
@@ -276,16 +277,4 @@ async function remoteTake(remote: ResultStore, item: PlannedJob): Promise<{ reco
   const takeNumber = locked?.key === job.key || item.record ? item.take : record.selectedTake
   const take = record.takes.find((entry) => entry.take === takeNumber)
   return take && take.images.length > 0 ? { record, take } : undefined
-}
-
-/** Copies objects from the remote into the local store, each verified by its sha256; false when one is not there. */
-async function fetchAll(local: ResultStore, remote: ResultStore, hashes: readonly string[]): Promise<boolean> {
-  for (const hash of hashes) {
-    if (await local.hasObject(hash)) continue
-    const bytes = await remote.getObject(hash)
-    if (!bytes) return false
-    // Verified against `hash` on download: not hashed again.
-    await local.putObject(bytes, hash)
-  }
-  return true
 }

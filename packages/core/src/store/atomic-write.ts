@@ -103,6 +103,62 @@ async function hashFile(path: string): Promise<string> {
   return hash.digest('hex')
 }
 
+/** Bytes gathered before one `writev`: a download arrives in 16–64 KiB chunks, each a thread-pool round trip if written alone. */
+const STREAM_BATCH = 1024 * 1024
+
+/**
+ * Writes what `source` yields to `path` atomically, hashing it on the way, and renames it into
+ * place only when it hashes to `sha256` (false otherwise, with the temporary file removed and
+ * `path` untouched). One pass over the bytes, none of them held beyond a 1 MiB batch: what a
+ * download streamed into the store needs. A failing source or write throws (nothing renamed).
+ */
+export async function writeStreamVerified(path: string, source: AsyncIterable<Uint8Array>, sha256: string): Promise<boolean> {
+  const folder = dirname(path)
+  const temporary = join(folder, `${TEMP_MARKER}${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`)
+  let renamed = false
+  try {
+    const hash = createHash('sha256')
+    const matched = await withFsErrors({ path, doing: `writing ${path}` }, async () => {
+      await mkdir(folder, { recursive: true })
+      const handle = await open(temporary, 'wx')
+      try {
+        let batch: Uint8Array[] = []
+        let batched = 0
+        for await (const chunk of source) {
+          hash.update(chunk)
+          batch.push(chunk)
+          batched += chunk.byteLength
+          if (batched < STREAM_BATCH) continue
+          await writeAll(handle, batch, batched)
+          batch = []
+          batched = 0
+        }
+        if (batched > 0) await writeAll(handle, batch, batched)
+        if (hash.digest('hex') !== sha256) return false
+        await handle.sync()
+      } finally {
+        await handle.close().catch(() => {})
+      }
+      return true
+    })
+    if (!matched) return false
+    await withFsErrors({ path, doing: `writing ${path}` }, () => rename(temporary, path))
+    renamed = true
+  } finally {
+    if (!renamed) await rm(temporary, { force: true })
+  }
+  await syncFolder(folder)
+  return true
+}
+
+/** `writev`, then whatever a short write left (possible, if rare, on a regular file). */
+async function writeAll(handle: Awaited<ReturnType<typeof open>>, chunks: Uint8Array[], length: number): Promise<void> {
+  let { bytesWritten } = await handle.writev(chunks)
+  if (bytesWritten >= length) return
+  const rest = Buffer.concat(chunks, length)
+  while (bytesWritten < length) bytesWritten += (await handle.write(rest, bytesWritten, length - bytesWritten)).bytesWritten
+}
+
 async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {
   const folder = dirname(path)
   await mkdir(folder, { recursive: true })

@@ -2,7 +2,7 @@ import { access, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readBounded, readBoundedText } from '../fs/project-fs.js'
 import { canonicalJson, sha256 } from '../hash/content-hash.js'
-import { copyFileVerified, sweepTemporaryFiles, writeFileAtomic } from './atomic-write.js'
+import { copyFileVerified, sweepTemporaryFiles, writeFileAtomic, writeStreamVerified } from './atomic-write.js'
 import type { JobRecord, ResultStore } from './store.js'
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -85,6 +85,16 @@ export class FileSystemStore implements ResultStore {
     const identity = await identityOf(this.objectPath(hash))
     if (identity) this.written.set(hash, identity)
     return hash
+  }
+
+  async putObjectFrom(source: AsyncIterable<Uint8Array>, hash: string): Promise<boolean> {
+    const path = this.objectPath(hash)
+    // Renamed over whatever is there only once verified: a damaged copy is replaced, a sound one
+    // by the same bytes. Verified here, so `copyObjectTo` may trust the file while it is unchanged.
+    if (!(await writeStreamVerified(path, source, hash))) return false
+    const identity = await identityOf(path)
+    if (identity) this.written.set(hash, identity)
+    return true
   }
 
   async copyObjectTo(hash: string, target: string): Promise<boolean> {

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe } from 'vitest'
 import type { JobRecord, ResultStore } from './store.js'
 import { copyToPath, integrity, listSizeDelete, objectsAndRecords, sweeping, twoInstances } from './store-conformance-cases.js'
+import { streamedPuts } from './store-conformance-stream.js'
 
 /** Damage done to a store's storage behind its back, as a crash, a bad disk or a careless hand leaves it. */
 export interface StoreFaults {
@@ -74,6 +75,7 @@ export function testResultStore(name: string, factory: () => Promise<StoreUnderT
     twoInstances(t)
     listSizeDelete(t)
     copyToPath(t)
+    streamedPuts(t)
     sweeping(t)
   })
 }

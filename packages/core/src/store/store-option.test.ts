@@ -23,6 +23,7 @@ function elsewhere(dir: string): { store: ResultStore; calls: Map<string, number
     hasObject: (hash) => count('hasObject', inner.hasObject(hash)),
     getObject: (hash) => count('getObject', inner.getObject(hash)),
     putObject: (bytes) => count('putObject', inner.putObject(bytes)),
+    putObjectFrom: (source, hash) => count('putObjectFrom', inner.putObjectFrom(source, hash)),
     copyObjectTo: (hash, target) => count('copyObjectTo', inner.copyObjectTo(hash, target)),
     objectSize: (hash) => count('objectSize', inner.objectSize(hash)),
     deleteObject: (hash) => count('deleteObject', inner.deleteObject(hash)),

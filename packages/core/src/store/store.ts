@@ -93,6 +93,13 @@ export interface ResultStore {
    */
   putObject(bytes: Uint8Array, sha256?: string): Promise<string>
   /**
+   * Stores the bytes `source` yields as the object `sha256`, atomically, only if they hash to it:
+   * hashed as they arrive, so no whole-object buffer is needed (a download streamed into the store).
+   * False when they do not match: nothing is stored and nothing is left behind (a copy already
+   * stored stays as it was). A failing `source` or write throws, leaving nothing visible either.
+   */
+  putObjectFrom(source: AsyncIterable<Uint8Array>, sha256: string): Promise<boolean>
+  /**
    * Writes a verified object to a local file, atomically: the target then holds either its
    * previous content or the complete object, never a part, whatever fails. False (target
    * untouched) when the object is missing or damaged; a failing write throws.
