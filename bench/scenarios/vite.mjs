@@ -8,18 +8,18 @@ import { benchRuns, cli, repoRoot, scratch, stats, timed } from '../lib.mjs'
 import { smallPng } from './fixtures.mjs'
 
 const RECIPES = 100
-const viteBin = join(repoRoot, 'node_modules/vite/bin/vite.js')
-const name = (index) => `r${String(index).padStart(3, '0')}`
+export const viteBin = join(repoRoot, 'node_modules/vite/bin/vite.js')
+export const name = (index) => `r${String(index).padStart(3, '0')}`
 
-const indexHtml = `<!doctype html>
+export const indexHtml = `<!doctype html>
 <html lang="en">
   <head><meta charset="utf-8" /><title>bench</title></head>
   <body><main id="app"></main><script type="module" src="/src/main.js"></script></body>
 </html>
 `
 
-/** The page: one <img> per image, from 100 imports. */
-function mainJs(importOf) {
+/** The page: one <img> per image, from 100 imports (a default export that is a URL or `{ src }`). */
+export function mainJs(importOf) {
   const lines = []
   for (let index = 0; index < RECIPES; index++) lines.push(`import ${name(index)} from '${importOf(index)}'`)
   lines.push(
