@@ -81,3 +81,44 @@ describe('source layout', () => {
     expect(lengths.map((fn) => fn.lines)).toEqual([FUNCTION_LINES + 7, 1])
   })
 })
+
+describe('the bundles (packages/cli/scripts/bundle.mjs)', () => {
+  /** Package names a bundle imports at run time (static and dynamic), node: builtins aside. */
+  async function bareImports(folder: string): Promise<string[]> {
+    const names = new Set<string>()
+    for (const name of await readdir(join(repoRoot, folder))) {
+      const text = await readFile(join(repoRoot, folder, name), 'utf8')
+      for (const match of text.matchAll(/(?:from\s*|import\s*\(\s*)["']([^"'./][^"']*)["']/g)) {
+        const specifier = match[1] as string
+        if (specifier.startsWith('node:')) continue
+        const parts = specifier.split('/')
+        names.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string))
+      }
+    }
+    return [...names].sort()
+  }
+  const dependencies = async (pkg: string) =>
+    Object.keys((JSON.parse(await readFile(join(repoRoot, pkg, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies)
+
+  // A bundle resolves what it leaves external from its own package's folder: under a strict
+  // installer (pnpm) only that package's own dependencies are there.
+  it.each([
+    ['packages/core', 'packages/core/dist/bundle'],
+    ['packages/cli', 'packages/cli/dist/bundle'],
+  ])('every package %s’s bundle imports is one of its dependencies, and the engine is bundled, not imported', async (pkg, folder) => {
+    const imported = await bareImports(folder)
+    expect(imported.length).toBeGreaterThan(0)
+    const declared = await dependencies(pkg)
+    expect(imported.filter((name) => !declared.includes(name))).toEqual([])
+    if (pkg === 'packages/cli') expect(imported).toContain('@images-edit/core')
+  })
+
+  it('the CLI bundle takes the engine from its bundle, and the test setup left both newer than the last compile', async () => {
+    const main = await readFile(join(repoRoot, 'packages/cli/dist/bundle/main.js'), 'utf8')
+    expect(main).toMatch(/from\s*["']@images-edit\/core\/bundle["']/)
+    expect(main).not.toMatch(/from\s*["']@images-edit\/core["']/)
+    const { stale } = (await import(join(repoRoot, 'packages/cli/scripts/bundle.mjs'))) as { stale: () => Promise<boolean> }
+    // The test setup bundled after the last compile.
+    expect(await stale()).toBe(false)
+  })
+})

@@ -112,7 +112,15 @@ export function parseAmount(name: string, value: string | undefined): number | u
   return Number(value)
 }
 
+/** This package's version: its package.json is one folder up from the compiled modules, two from the bundle (dist/bundle/). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version: string }
+      if (pkg.name === 'images-edit') return pkg.version
+    } catch {
+      // Not this folder.
+    }
+  }
+  return 'unknown'
 }

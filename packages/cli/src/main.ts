@@ -11,7 +11,6 @@ import { push } from './commands/push.js'
 import { status } from './commands/status.js'
 import { takes } from './commands/takes.js'
 import { validate } from './commands/validate.js'
-import { watchCommand } from './commands/watch.js'
 import { printDiagnostics } from './diagnostics.js'
 import { EXIT } from './exit-codes.js'
 import { reportError } from './report-error.js'
@@ -124,7 +123,8 @@ async function run(command: Command, recipes: string[], values: Values, output: 
       case 'build':
         return await build(project, recipes, values, output, context)
       case 'watch':
-        await watchCommand(project, {
+        // Loaded only here: the watcher (chokidar) is not needed by any other command.
+        await (await import('./commands/watch.js')).watchCommand(project, {
           recipes,
           frozen: explicitFrozen(values),
           json: Boolean(values.json),

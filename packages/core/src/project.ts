@@ -14,14 +14,14 @@ import { createPlan, type Plan } from './plan/plan.js'
 import { readDotEnv, resolveProviderConfig } from './providers/config.js'
 import type { ProviderId } from './providers/provider.js'
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js'
-import { type RemoteConfig, remoteUrl, resolveRemoteConfig } from './remote/remote-config.js'
 import { missingJob, type PullReport, type PushReport, type RemoteState } from './remote/reports.js'
-import { TeamRemote } from './remote/team-remote.js'
 import { type JobStatus, jobStatuses } from './status/status.js'
 import type { JournalEntry } from './store/journal.js'
 import type { ResultStore } from './store/store.js'
 import { type JobTakes, listTakes } from './takes/list-takes.js'
 import { type PickRequest, runPick } from './takes/pick.js'
+import { attachRemote, requireRemote } from './workspace/attach-remote.js'
+import { countWarnings, rememberIfNoop } from './workspace/plan-snapshot.js'
 import { Workspace } from './workspace/workspace.js'
 
 export type { BuildOptions, BuildResult } from './build/types.js'
@@ -103,6 +103,11 @@ export class Project {
   /** Reads and validates the manifest (never throws for a bad manifest: see `diagnostics`). */
   async load(): Promise<LoadedManifest> {
     const { workspace } = this
+    const recalled = await workspace.snapshot.recall(this.options.providerOverride ?? '')
+    if (recalled) {
+      workspace.adopt(recalled)
+      return recalled
+    }
     workspace.fileIndex.beginPass()
     const loaded = await loadManifest(this.manifestPath, {
       fileIndex: workspace.fileIndex,
@@ -130,6 +135,11 @@ export class Project {
     const { workspace } = this
     const loaded = options.loaded ?? (await this.loadValid(options.strict))
     checkIds(loaded, [...(options.force ?? []), ...(options.only ?? [])])
+    const recalled = workspace.snapshot.planFor(loaded, [...(options.force ?? []), ...(options.only ?? [])].length > 0)
+    if (recalled) {
+      await this.attachRemote(loaded)
+      return { loaded, plan: recalled, cost: planCost(recalled, loaded.manifest) }
+    }
     // Before the lock is read: a teammate's lock is accounted for by what the team store has.
     await this.attachRemote(loaded)
     const { lock } = await workspace.lockStore.read()
@@ -147,26 +157,8 @@ export class Project {
     return { loaded, plan, cost: planCost(plan, loaded.manifest) }
   }
 
-  /** Sets `workspace.remote` from the manifest and the environment (unless `remote: false`); whether there is one. */
-  private async attachRemote(loaded: LoadedManifest): Promise<boolean> {
-    const settings = loaded.manifest?.remote
-    const env = { ...(await readDotEnv(this.root)), ...(this.options.remoteEnv ?? this.options.env ?? process.env) }
-    const url = remoteUrl(settings, env)
-    if (this.options.remote === false || !url) {
-      this.workspace.remote = undefined
-      return false
-    }
-    if (this.workspace.remote?.url !== url) {
-      this.workspace.remote = new TeamRemote(url, () => resolveRemoteConfig(settings, env) as RemoteConfig, join(this.storeDir, 'push-queue'))
-    }
-    return true
-  }
-
-  /** The team store, for commands that only make sense with one (`push`, `pull`). */
-  private async requireRemote(loaded: LoadedManifest): Promise<TeamRemote> {
-    const remote = (await this.attachRemote(loaded)) ? this.workspace.remote : undefined
-    if (remote) return remote
-    throw new ImagesEditError('USAGE', 'no team store is configured: set remote.url in images.edit.yaml, or IMAGES_EDIT_REMOTE (docs/team.md)')
+  private attachRemote(loaded: LoadedManifest): Promise<boolean> {
+    return attachRemote(this.workspace, this.options, loaded)
   }
 
   /** Whether a build here is frozen, given what the user said explicitly ({@link resolveFrozen} in this project's environment). */
@@ -178,7 +170,10 @@ export class Project {
   async build(options: BuildOptions = {}): Promise<BuildResult> {
     const { loaded, plan } = await this.plan({ ...options, readThrough: true })
     const inputs: BuildInputs = { loaded, plan, providers: await this.providersFor(loaded), frozen: this.frozen(options.frozen) }
-    return runBuild(this.workspace, inputs, options)
+    const warnings = countWarnings(options.onEvent)
+    const result = await runBuild(this.workspace, inputs, { ...options, onEvent: warnings.onEvent })
+    await rememberIfNoop(this.workspace, result, { ...options, warnings: warnings.count(), request: this.options.providerOverride ?? '' })
+    return result
   }
 
   /**
@@ -207,7 +202,7 @@ export class Project {
    */
   async pull(options: { only?: readonly string[]; onEvent?: BuildOptions['onEvent']; forceLock?: boolean; signal?: AbortSignal } = {}): Promise<PullReport> {
     const loaded = await this.loadValid()
-    const remote = await this.requireRemote(loaded)
+    const remote = await requireRemote(this.workspace, this.options, loaded)
     const { plan } = await this.plan({ loaded, ...(options.only ? { only: options.only } : {}), readThrough: true })
     // What only a build can make, or what is blocked for images neither store has, is missing.
     const lacking = (item: (typeof plan.jobs)[number]) => item.status === 'generate' || (item.status === 'blocked' && item.served.some((image) => !image))
@@ -253,7 +248,7 @@ export class Project {
    * objects, then their signed records. What fails stays queued. Throws when no remote is configured.
    */
   async push(options: { all?: boolean } = {}): Promise<PushReport> {
-    const remote = await this.requireRemote(await this.loadValid())
+    const remote = await requireRemote(this.workspace, this.options, await this.loadValid())
     if (options.all) await remote.queue(await this.store.listRecords())
     const { pushed, failed } = await remote.push(this.store)
     return { location: remote.url, pushed, failed, warnings: remote.takeWarnings() }

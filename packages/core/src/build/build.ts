@@ -52,7 +52,8 @@ export async function runBuild(workspace: Workspace, inputs: BuildInputs, option
     paidImages: plan.paidImages,
     cost: costSummary(cost),
   })
-  await workspace.sweep(loaded)
+  // A remembered no-op (`PlanSnapshot`): none of the folders a sweep looks in has moved since it was made.
+  if (!workspace.snapshot.isRecalled(plan)) await workspace.sweep(loaded)
   const signal = options.signal ?? new AbortController().signal
   const { result } = run
   try {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { makeImage, tempDir } from '../../../../test/helpers.js'
 import { sha256 } from './content-hash.js'
 import { FileIndex, headerMeta, imageDimensions } from './file-index.js'
+import { hashOnWorker, WORKER_HASH_BYTES } from './hash-workers.js'
 
 const past = new Date(Date.now() - 60_000)
 
@@ -12,6 +13,28 @@ describe('FileIndex (stat cache)', () => {
   const cleanups: (() => Promise<void>)[] = []
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup()
+  })
+
+  it('hashes big files on worker threads to the same sha256 and header facts, and reports a file gone meanwhile', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const png = await makeImage({ width: 30, height: 20 })
+    const files = await Promise.all(
+      [0, 1, 2, 3, 4].map(async (index) => {
+        // A PNG padded past the worker threshold, each with its own bytes.
+        const bytes = Buffer.concat([png, Buffer.alloc(WORKER_HASH_BYTES + index * 4099, index + 1)])
+        const path = join(dir, `big-${index}.png`)
+        await writeFile(path, bytes)
+        return { path, bytes }
+      }),
+    )
+    const index = new FileIndex(dir, undefined)
+    const found = await Promise.all(files.map((file) => index.lookup(file.path, { image: true })))
+    expect(found.map((result) => (result.ok ? result.info.sha256 : result.message))).toEqual(files.map((file) => sha256(file.bytes)))
+    expect(found.map((result) => (result.ok ? result.info.image : undefined))).toEqual(
+      files.map(() => expect.objectContaining({ format: 'png', width: 30, height: 20 })),
+    )
+    await expect(hashOnWorker(join(dir, 'gone.png'))).rejects.toThrow(/ENOENT/)
   })
 
   it('hashes once, then answers from the persisted cache without reading bytes', async () => {

@@ -7,6 +7,7 @@ import { isAbsolute, relative } from 'node:path'
 import pLimit from 'p-limit'
 import { readCacheText } from '../fs/project-fs.js'
 import { writeFileAtomic } from '../store/atomic-write.js'
+import { hashOnWorker, WORKER_HASH_BYTES } from './hash-workers.js'
 import { fullyDecodes, headerMeta, type ImageMeta, readImageMeta } from './image-meta.js'
 
 export { headerMeta, type ImageMeta, imageDimensions, MAX_INPUT_PIXELS, readImageMeta } from './image-meta.js'
@@ -45,7 +46,7 @@ interface CacheEntry {
 
 const CACHE_VERSION = 2
 /** Coarsest mtime granularity we guard against (FAT has 2 s; most file systems are finer). */
-const RACY_WINDOW_MS = 2_000
+export const RACY_WINDOW_MS = 2_000
 
 /**
  * Content hashes and image headers of files, cached by file identity (size, mtime, ctime,
@@ -72,9 +73,27 @@ export class FileIndex {
     private readonly cachePath: string | undefined,
   ) {}
 
-  /** Loads the persisted cache; a missing or damaged cache is simply empty. */
-  async load(): Promise<void> {
-    if (!this.cachePath) return
+  /**
+   * Loads the persisted cache; a missing or damaged cache is simply empty. Read once, on the first
+   * lookup (or this call): a build that needs no lookup at all (a remembered no-op, `PlanSnapshot`)
+   * never parses it.
+   */
+  load(): Promise<void> {
+    this.loading ??= this.readCache()
+    return this.loading
+  }
+
+  private loading: Promise<void> | undefined
+  /** The cache has been read (or there is none to read). */
+  private ready = false
+  /** Paths forgotten before the cache was read: not taken from it. */
+  private forgotten = new Set<string>()
+
+  private async readCache(): Promise<void> {
+    if (!this.cachePath) {
+      this.ready = true
+      return
+    }
     try {
       const parsed = JSON.parse((await readCacheText(this.cachePath)) ?? '') as { version?: number; entries?: Record<string, CacheEntry> }
       if (parsed.version === CACHE_VERSION && parsed.entries && typeof parsed.entries === 'object') {
@@ -83,11 +102,15 @@ export class FileIndex {
     } catch {
       this.entries = new Map()
     }
+    for (const key of this.forgotten) if (this.entries.delete(key)) this.dirty = true
+    this.forgotten.clear()
+    this.ready = true
   }
 
   /** Persists the cache if anything changed. */
   async save(): Promise<void> {
-    if (!this.cachePath || !this.dirty) return
+    if (!this.cachePath || !this.dirty || !this.loading) return
+    await this.loading
     const entries = Object.fromEntries([...this.entries].sort(([a], [b]) => (a < b ? -1 : 1)))
     // Only a cache: when it cannot be written (a read-only or full disk) the next run hashes again.
     await writeFileAtomic(this.cachePath, JSON.stringify({ version: CACHE_VERSION, entries })).then(
@@ -102,7 +125,9 @@ export class FileIndex {
   forget(path: string): void {
     this.memo.delete(`b:${path}`)
     this.memo.delete(`i:${path}`)
-    if (this.entries.delete(this.keyOf(path))) this.dirty = true
+    const key = this.keyOf(path)
+    if (!this.ready) this.forgotten.add(key)
+    else if (this.entries.delete(key)) this.dirty = true
   }
 
   /** The file as it is now: stat-ed again even within a pass (its hash read only when its identity changed). */
@@ -118,6 +143,13 @@ export class FileIndex {
    */
   beginPass(): void {
     this.memo.clear()
+  }
+
+  /** Absolute paths of the files this pass looked up and found (what a plan was made from: `PlanSnapshot`). */
+  passPaths(): string[] {
+    const paths = new Set<string>()
+    for (const [key, result] of this.memo) if (result.ok) paths.add(key.slice(2))
+    return [...paths]
   }
 
   /**
@@ -153,6 +185,7 @@ export class FileIndex {
    * when it fails.
    */
   async decodes(path: string, sha256: string): Promise<{ ok: true } | { ok: false; message: string }> {
+    await this.load()
     const key = this.keyOf(path)
     if (this.entries.get(key)?.decoded === sha256) return { ok: true }
     const result = await this.hashLimit(() => fullyDecodes(path))
@@ -189,6 +222,7 @@ export class FileIndex {
     }
     if (!stats.isFile()) return { ok: false, reason: 'not-a-file', message: 'not a regular file' }
 
+    await this.load()
     const key = this.keyOf(path)
     const cached = this.entries.get(key)
     if (
@@ -210,7 +244,7 @@ export class FileIndex {
     let sha: string
     let head: Buffer
     try {
-      ;({ sha256: sha, head } = await this.hashLimit(() => hashWithHead(path)))
+      ;({ sha256: sha, head } = await this.hashLimit(() => (stats.size >= WORKER_HASH_BYTES ? hashOnWorker(path) : hashWithHead(path))))
     } catch (error) {
       return { ok: false, reason: 'unreadable', message: (error as Error).message }
     }

@@ -1,5 +1,16 @@
 // Image facts: header reads (image-size, sharp metadata), the full-decode check, and the pixel limit.
-import { imageSize } from 'image-size'
+import { createRequire } from 'node:module'
+
+type ImageSizeModule = typeof import('image-size')
+let imageSizeModule: ImageSizeModule | undefined
+/**
+ * image-size, loaded on first use: a no-op build reads no header, and the package's two dozen
+ * modules cost start-up time. It ships CommonJS, so a synchronous require keeps callers synchronous.
+ */
+function imageSize(bytes: Uint8Array): ReturnType<ImageSizeModule['imageSize']> {
+  imageSizeModule ??= createRequire(import.meta.url)('image-size') as ImageSizeModule
+  return imageSizeModule.imageSize(bytes)
+}
 
 /** Facts read from an image header (never decoded pixels). */
 export interface ImageMeta {
@@ -15,10 +26,11 @@ export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff
 
 /** Whether sharp decodes every pixel of the file (a cut-off file fails); the decoder's complaint when not. */
 export async function fullyDecodes(path: string): Promise<{ ok: true } | { ok: false; message: string }> {
-  const { default: sharp } = await import('sharp')
+  const { pixelTask } = await import('../pixels/pixel-child.js')
   try {
-    // stats() reads every pixel; failOn 'truncated' turns a cut-off file into an error.
-    await sharp(path, { failOn: 'truncated', limitInputPixels: MAX_INPUT_PIXELS }).stats()
+    // Every pixel read (failOn 'truncated' turns a cut-off file into an error), in the pixel child:
+    // a 17 MP ref decodes ~50 MB that the engine's heap would otherwise keep (pixels/pixel-child.ts).
+    await pixelTask({ op: 'decodes', path, limitInputPixels: MAX_INPUT_PIXELS })
     return { ok: true }
   } catch (error) {
     return { ok: false, message: (error as Error).message }

@@ -44,8 +44,11 @@ const CACHE_VERSION = 2
  * and the outputs on disk; a lock whose entries all verify (a fresh clone, a merge) is accepted.
  */
 export class LockStore {
-  /** The last state read or written, by text hash: one build reads the lock several times. */
-  private last: { textHash: string; state: LockState } | undefined
+  /**
+   * The last state read or written, by text hash: one build reads the lock several times. `checked`:
+   * the `allowOutside` its paths were last checked under (the check is not repeated for the same text).
+   */
+  private last: { textHash: string; state: LockState; checked?: boolean } | undefined
   /** The manifest's `security.allowOutsideProject`: lock paths outside the project are refused otherwise. */
   allowOutside = false
   /** Set by the project: checks a lock text images-edit did not write itself. */
@@ -64,9 +67,25 @@ export class LockStore {
     if (text === undefined) return { lock: emptyLock(), handEdited: false }
     const normalized = text.replace(/\r\n/g, '\n')
     const textHash = sha256(normalized)
+    if (this.last?.textHash === textHash && this.last.checked === this.allowOutside) return this.last.state
     const state = await this.stateOf(normalized, textHash)
     checkLockPaths(this.path, state.lock, this.allowOutside)
+    if (this.last?.state === state) this.last.checked = this.allowOutside
     return state
+  }
+
+  /** The text hash and entries of the lock last read or written, when it was not edited by hand (what `PlanSnapshot` remembers). */
+  lastRead(): { textHash: string; lock: LockFile } | undefined {
+    return this.last && !this.last.state.handEdited ? { textHash: this.last.textHash, lock: this.last.state.lock } : undefined
+  }
+
+  /**
+   * Takes `lock` as the parsed, verified lock whose text hashes to `textHash`, its paths already
+   * checked (`PlanSnapshot`: the lock of a remembered no-op, whose file has not moved since).
+   * Only a shortcut: a lock text with another hash is read as usual.
+   */
+  prime(textHash: string, lock: LockFile): void {
+    this.last = { textHash, state: { lock, handEdited: false }, checked: this.allowOutside }
   }
 
   private async stateOf(normalized: string, textHash: string): Promise<LockState> {

@@ -1,6 +1,5 @@
 // The `each` fan-out of a recipe: the files its glob matches, and one draft per match.
 import { posix } from 'node:path'
-import { glob } from 'tinyglobby'
 import type { Diagnostic } from '../diagnostics.js'
 import { globBase } from '../fs/glob-base.js'
 import type { Draft, ExpandContext } from './expand-context.js'
@@ -38,6 +37,8 @@ export async function eachMatches(
     if (pattern.problems.length === 0 && !pattern.uncertain) {
       eachBase = globBase(pattern.value)
       // Symlinked folders are not followed: a link out of the project must not widen a glob.
+      // Loaded here: a manifest without `each` (and a remembered no-op) never needs the globber.
+      const { glob } = await import('tinyglobby')
       const files = await glob(pattern.value, { cwd: context.root, onlyFiles: true, expandDirectories: false, followSymbolicLinks: false })
       if (files.length === 0) {
         own.push(

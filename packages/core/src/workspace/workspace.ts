@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { FileIndex } from '../hash/file-index.js'
 import { LockStore } from '../lock/lock-file.js'
@@ -14,6 +15,7 @@ import { KeyLocks } from '../store/key-lock.js'
 import type { ResultStore } from '../store/store.js'
 import { FileUploadCache } from '../store/upload-cache.js'
 import { OutputLedger } from './output-ledger.js'
+import { PlanSnapshot } from './plan-snapshot.js'
 
 /**
  * A project's files, opened: the paths around the manifest, the result store, the stat cache,
@@ -31,6 +33,8 @@ export class Workspace {
   readonly keyLocks: KeyLocks
   readonly uploads: FileUploadCache
   readonly ledger: OutputLedger
+  /** The last clean no-op build's jobs and plan, taken instead of a load and plan while nothing they came from moved. */
+  readonly snapshot: PlanSnapshot
   /** The team store behind {@link Workspace.store}, when one is configured (see `Project.plan`). */
   remote: TeamRemote | undefined
   /** `security.allowOutsideProject` of the manifest last loaded. */
@@ -51,6 +55,19 @@ export class Workspace {
     this.keyLocks = new KeyLocks(join(this.storeDir, 'locks'))
     this.uploads = new FileUploadCache(join(this.storeDir, 'uploads.json'))
     this.ledger = new OutputLedger(join(this.storeDir, 'outputs.json'))
+    const { store: own, journal, root } = this
+    this.snapshot = new PlanSnapshot(
+      {
+        root,
+        manifestPath,
+        lockPath: this.lockPath,
+        snapshotPath: join(this.storeDir, 'plan-snapshot.bin'),
+        folders: () => (own instanceof FileSystemStore ? [...storeFolders(own), journal.dir, join(this.storeDir, 'push-queue')] : undefined),
+        files: [this.ledger.path, join(root, '.env')],
+      },
+      this.fileIndex,
+      this.lockStore,
+    )
   }
 
   /** Opens the files of the project around `manifestPath`: the lock checks its entries against outputs and store; the stat cache is read. */
@@ -62,7 +79,7 @@ export class Workspace {
       fileIndex: workspace.fileIndex,
       remoteHas: (hashes) => workspace.remote?.hasAll(hashes) ?? Promise.resolve(false),
     })
-    await workspace.fileIndex.load()
+    // The stat cache is read on the first lookup (a remembered no-op makes none).
     return workspace
   }
 
@@ -105,4 +122,15 @@ export class Workspace {
   async close(): Promise<void> {
     await this.fileIndex.save()
   }
+}
+
+/** The folders of a file-system store: an object or record added or removed changes one of them. */
+function storeFolders(store: FileSystemStore): string[] {
+  let prefixes: string[] = []
+  try {
+    prefixes = readdirSync(store.objectsDir)
+  } catch {
+    // No objects yet.
+  }
+  return [store.recordsDir, store.objectsDir, ...prefixes.map((prefix) => join(store.objectsDir, prefix))]
 }
