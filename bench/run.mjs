@@ -6,12 +6,18 @@ import { join } from 'node:path'
 import { repoRoot } from './lib.mjs'
 import { memory } from './scenarios/memory.mjs'
 import { noopLarge, noopSmall } from './scenarios/noop.mjs'
+import { peersNoop, peersVite } from './scenarios/peers.mjs'
 import { runnerAsync, runnerFaults, runnerSync } from './scenarios/runner.mjs'
+import { scale, scaleQuick } from './scenarios/scale.mjs'
 import { teamNoop, teamRestore } from './scenarios/team-store.mjs'
 import { viteBuild } from './scenarios/vite.mjs'
 import { watchLatency } from './scenarios/watch.mjs'
 
-const requested = process.argv.slice(2).map((id) => id.toUpperCase())
+/** `npm run bench -- quick`: a few minutes' subset (start-up, the plugin, watch, B12 at 1,000 jobs, the team store's no-op). */
+const QUICK = ['B1', 'B10', 'B11', 'B12', 'B16']
+const args = process.argv.slice(2).map((id) => id.toUpperCase())
+const quick = args.includes('QUICK')
+const requested = quick ? [...new Set([...args.filter((id) => id !== 'QUICK'), ...QUICK])] : args
 const selected = (id) => requested.length === 0 || requested.includes(id)
 const results = []
 const report = (result) => {
@@ -21,7 +27,21 @@ const report = (result) => {
   )
 }
 
-for (const scenario of [noopSmall, noopLarge, runnerSync, runnerAsync, runnerFaults, memory, viteBuild, watchLatency, teamRestore, teamNoop])
+for (const scenario of [
+  noopSmall,
+  noopLarge,
+  runnerSync,
+  runnerAsync,
+  runnerFaults,
+  memory,
+  quick ? scaleQuick : scale,
+  viteBuild,
+  watchLatency,
+  peersNoop,
+  peersVite,
+  teamRestore,
+  teamNoop,
+])
   await scenario(selected, report)
 
 const order = (id) => Number(id.slice(1))

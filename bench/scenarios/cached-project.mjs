@@ -82,5 +82,8 @@ export async function createCachedProject(dir, shape) {
   // Old enough that no stat-cache entry is "racily clean".
   const past = new Date(Date.now() - 3_600_000)
   await pool([...refPaths, ...outputs, join(dir, 'images.edit.yaml'), join(dir, 'images.edit.lock')], 32, (path) => utimes(path, past, past))
+  // ctime cannot be set back: past the racy window, a no-op build may remember its plan (as on any
+  // project whose files were not written in the last two seconds).
+  await new Promise((resolve) => setTimeout(resolve, 2_100))
   return { refPaths, outputs, usersOf }
 }
